@@ -1,0 +1,419 @@
+"""Orthogonalizers: how an OPT layer turns its `rotation` variable into R.
+
+Every method of the OPT paper is one string here, so every row of its tables
+is one argument away:
+
+| name | alias | R in the forward pass | rotation starts at |
+|---|---|---|---|
+| `"gram_schmidt"` | `"gs"` | Gram–Schmidt of the rows of P | N(0, 1) |
+| `"householder"` | `"hr"` | Householder QR factor of P | N(0, 1) |
+| `"lowdin"` | `"ls"` | polar factor P (PᵀP)^(-1/2) | N(0, 1) |
+| `"cayley"` | `"cp"` | (I + S)(I − S)^(-1), S = triu(P) − triu(P)ᵀ | N(0, 1) |
+| `"newton_schulz"` | | matmul-only polar approximation | N(0, 1) |
+| `"stiefel"` | `"ogd"` | P itself, kept orthogonal by a Stiefel optimizer | identity |
+| `"penalty"` | `"or"` | P itself, plus β‖P Pᵀ − I‖_F in the loss | N(0, 1) |
+| `"unconstrained"` | `"upt"` | P itself | N(0, 1) |
+
+An orthogonalizer object carries everything a method needs: the map
+(`__call__`), the default initializer of the rotation, an optional penalty
+and whether the rotation is a Stiefel variable. Third parties subclass
+`Orthogonalizer` and register the subclass with
+`keras.saving.register_keras_serializable`; any callable `P -> R` is accepted
+too and is wrapped in `FunctionOrthogonalizer`.
+"""
+
+import difflib
+
+import keras
+
+from keras_opt import linalg
+
+
+@keras.saving.register_keras_serializable(package="keras_opt")
+class Orthogonalizer:
+    """Base class of the maps from a rotation variable P to a matrix R.
+
+    Subclasses implement `__call__(matrix)`, which takes square matrices of
+    shape `(..., d, d)` and returns matrices of the same shape and dtype,
+    using `keras.ops` only, vectorized (no Python loop over d) and without
+    state. Class attributes describe the method to the layers and tests:
+
+    - `is_exact`: the output is orthogonal for every full-rank input;
+    - `is_stiefel`: the rotation is R itself and must be updated by a
+      Stiefel optimizer (`keras_opt.optimizers.StiefelSGD`);
+    - `supports_jit`: whether XLA compiles the map efficiently.
+
+    Example:
+
+    ```python
+    @keras.saving.register_keras_serializable(package="my_package")
+    class DampedCayley(keras_opt.orthogonalizers.Orthogonalizer):
+        is_exact = True
+
+        def __call__(self, matrix):
+            return keras_opt.linalg.cayley(0.1 * matrix)
+
+    layer = keras_opt.layers.OPTDense(8, orthogonalizer=DampedCayley())
+    ```
+    """
+
+    is_exact = False
+    is_stiefel = False
+    supports_jit = True
+
+    def __call__(self, matrix):
+        raise NotImplementedError(
+            f"{self.__class__.__name__} must implement `__call__(matrix)`."
+        )
+
+    @property
+    def rotation_initializer(self):
+        """The default initializer of the rotation variable."""
+        return keras.initializers.RandomNormal(mean=0.0, stddev=1.0)
+
+    def penalty(self, matrix):
+        """A loss term on the rotation variable, or `None`."""
+        return None
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _validate_epsilon(epsilon):
+    if not isinstance(epsilon, (int, float)) or not 0 <= epsilon < 1:
+        raise ValueError(
+            "Invalid value for argument `epsilon`. Expected a float in "
+            f"[0, 1). Received: epsilon={epsilon!r}"
+        )
+    return float(epsilon)
+
+
+@keras.saving.register_keras_serializable(package="keras_opt")
+class GramSchmidt(Orthogonalizer):
+    """Gram–Schmidt orthonormalization of the rows of P (`"gs"`).
+
+    See `keras_opt.linalg.gram_schmidt`. Scale-invariant: weight decay on P
+    does not move R.
+
+    Args:
+        epsilon: Relative guard of the gradient at rank-deficient P.
+    """
+
+    is_exact = True
+
+    def __init__(self, epsilon=1e-6):
+        self.epsilon = _validate_epsilon(epsilon)
+
+    def __call__(self, matrix):
+        return linalg.gram_schmidt(matrix, epsilon=self.epsilon)
+
+    def get_config(self):
+        return {"epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="keras_opt")
+class Householder(Orthogonalizer):
+    """Householder QR factor of the columns of P (`"hr"`).
+
+    See `keras_opt.linalg.householder`: the official sign convention, with a
+    positive diagonal of the triangular factor except possibly the last.
+
+    Args:
+        epsilon: Relative guard of the gradient at rank-deficient P.
+    """
+
+    is_exact = True
+
+    def __init__(self, epsilon=1e-6):
+        self.epsilon = _validate_epsilon(epsilon)
+
+    def __call__(self, matrix):
+        return linalg.householder(matrix, epsilon=self.epsilon)
+
+    def get_config(self):
+        return {"epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="keras_opt")
+class Lowdin(Orthogonalizer):
+    """Löwdin symmetric orthogonalization `P (PᵀP)^(-1/2)` (`"ls"`).
+
+    See `keras_opt.linalg.lowdin`: an SVD forward pass with the closed-form
+    polar adjoint as gradient, exact at orthogonal P. XLA's SVD is slow, so
+    layers using it opt out of `jit_compile="auto"`.
+
+    Args:
+        epsilon: Relative guard of `σ_i + σ_j` in the gradient.
+    """
+
+    is_exact = True
+    supports_jit = False
+
+    def __init__(self, epsilon=1e-6):
+        self.epsilon = _validate_epsilon(epsilon)
+
+    def __call__(self, matrix):
+        return linalg.lowdin(matrix, epsilon=self.epsilon)
+
+    def get_config(self):
+        return {"epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="keras_opt")
+class Cayley(Orthogonalizer):
+    """Cayley transform of the skew part of the upper triangle of P (`"cp"`).
+
+    See `keras_opt.linalg.cayley`. Not scale-invariant: weight decay on P
+    pulls R towards the identity.
+    """
+
+    is_exact = True
+
+    def __call__(self, matrix):
+        return linalg.cayley(matrix)
+
+
+@keras.saving.register_keras_serializable(package="keras_opt")
+class NewtonSchulz(Orthogonalizer):
+    """Matmul-only approximation of the polar factor of P.
+
+    See `keras_opt.linalg.newton_schulz`. With `num_iterations=None` the
+    number of steps guarantees `max |RᵀR − I| <= tolerance` (plus float
+    round-off) for every P with `cond(P) <= max_condition`.
+
+    Args:
+        num_iterations: A fixed number of steps, or `None` to derive it from
+            `max_condition` and `tolerance`.
+        max_condition: The largest condition number of P to converge for.
+        tolerance: The orthogonality error to reach.
+    """
+
+    is_exact = True
+
+    def __init__(self, num_iterations=None, max_condition=1e4, tolerance=1e-6):
+        if num_iterations is not None and (
+            not isinstance(num_iterations, int) or num_iterations < 1
+        ):
+            raise ValueError(
+                "Invalid value for argument `num_iterations`. Expected a "
+                f"positive int or None. Received: num_iterations={num_iterations!r}"
+            )
+        if not isinstance(max_condition, (int, float)) or max_condition < 1:
+            raise ValueError(
+                "Invalid value for argument `max_condition`. Expected a "
+                f"number >= 1. Received: max_condition={max_condition!r}"
+            )
+        if not isinstance(tolerance, (int, float)) or not 0 < tolerance < 1:
+            raise ValueError(
+                "Invalid value for argument `tolerance`. Expected a float in "
+                f"(0, 1). Received: tolerance={tolerance!r}"
+            )
+        self.num_iterations = num_iterations
+        self.max_condition = float(max_condition)
+        self.tolerance = float(tolerance)
+
+    def __call__(self, matrix):
+        return linalg.newton_schulz(
+            matrix,
+            num_iterations=self.num_iterations,
+            max_condition=self.max_condition,
+            tolerance=self.tolerance,
+        )
+
+    def get_config(self):
+        return {
+            "num_iterations": self.num_iterations,
+            "max_condition": self.max_condition,
+            "tolerance": self.tolerance,
+        }
+
+
+class _IdentityMap(Orthogonalizer):
+    def __call__(self, matrix):
+        return keras.ops.convert_to_tensor(matrix)
+
+
+@keras.saving.register_keras_serializable(package="keras_opt")
+class Stiefel(_IdentityMap):
+    """R is the rotation variable itself, kept orthogonal by the optimizer.
+
+    This is the paper's OGD (`"ogd"`): no map in the forward pass, the
+    rotation starts at the identity and is tagged with
+    `keras_opt.stiefel.mark_stiefel`, so that `keras_opt.optimizers.StiefelSGD`
+    or `StiefelAdam` update it on the Stiefel manifold. Other optimizers
+    would train it as an unconstrained matrix (UPT); layers warn about that.
+    """
+
+    is_stiefel = True
+
+    @property
+    def rotation_initializer(self):
+        return keras.initializers.Identity()
+
+
+@keras.saving.register_keras_serializable(package="keras_opt")
+class Penalty(_IdentityMap):
+    """R is the rotation variable itself, pulled towards orthogonality (`"or"`).
+
+    The layer adds `beta · ‖P Pᵀ − I‖_F` to the loss. The official code uses
+    the non-squared norm with `beta = 0.1`; the paper writes the squared
+    norm, available with `squared=True`.
+
+    Args:
+        beta: The weight of the penalty.
+        squared: Whether to penalize the squared Frobenius norm.
+    """
+
+    def __init__(self, beta=0.1, squared=False):
+        if not isinstance(beta, (int, float)) or beta < 0:
+            raise ValueError(
+                "Invalid value for argument `beta`. Expected a non-negative "
+                f"float. Received: beta={beta!r}"
+            )
+        self.beta = float(beta)
+        self.squared = bool(squared)
+
+    def penalty(self, matrix):
+        return self.beta * linalg.orthogonality_penalty(
+            matrix, squared=self.squared
+        )
+
+    def get_config(self):
+        return {"beta": self.beta, "squared": self.squared}
+
+
+@keras.saving.register_keras_serializable(package="keras_opt")
+class Unconstrained(_IdentityMap):
+    """R is the rotation variable itself, unconstrained (`"upt"`).
+
+    The paper's UPT ablation: over-parameterization without orthogonality.
+    The rotation starts at N(0, 1) like the other maps' P (the paper does not
+    state UPT's initializer).
+    """
+
+
+@keras.saving.register_keras_serializable(package="keras_opt")
+class FunctionOrthogonalizer(Orthogonalizer):
+    """Wraps a plain callable `P -> R` as an orthogonalizer.
+
+    The rotation starts at N(0, 1). To save a model that uses it, the
+    function must be registered with `keras.saving.register_keras_serializable`.
+
+    Args:
+        function: A callable taking and returning `(..., d, d)` matrices.
+    """
+
+    def __init__(self, function):
+        if isinstance(function, dict):
+            function = keras.saving.deserialize_keras_object(function)
+        if not callable(function):
+            raise TypeError(
+                "Invalid value for argument `function`. Expected a callable. "
+                f"Received: function={function!r}"
+            )
+        self.function = function
+
+    def __call__(self, matrix):
+        return self.function(matrix)
+
+    def get_config(self):
+        return {
+            "function": keras.saving.serialize_keras_object(self.function)
+        }
+
+
+ALL_OBJECTS = {
+    GramSchmidt,
+    Householder,
+    Lowdin,
+    Cayley,
+    NewtonSchulz,
+    Stiefel,
+    Penalty,
+    Unconstrained,
+}
+
+ALIASES = {
+    "gram_schmidt": GramSchmidt,
+    "gs": GramSchmidt,
+    "householder": Householder,
+    "hr": Householder,
+    "lowdin": Lowdin,
+    "ls": Lowdin,
+    "cayley": Cayley,
+    "cp": Cayley,
+    "newton_schulz": NewtonSchulz,
+    "stiefel": Stiefel,
+    "ogd": Stiefel,
+    "penalty": Penalty,
+    "or": Penalty,
+    "unconstrained": Unconstrained,
+    "upt": Unconstrained,
+}
+
+ALL_OBJECTS_DICT = {cls.__name__: cls for cls in ALL_OBJECTS}
+ALL_OBJECTS_DICT.update(ALIASES)
+ALL_OBJECTS_DICT["FunctionOrthogonalizer"] = FunctionOrthogonalizer
+
+
+def serialize(orthogonalizer):
+    """Returns the config of an orthogonalizer, for `get` or `deserialize`."""
+    return keras.saving.serialize_keras_object(orthogonalizer)
+
+
+def deserialize(config, custom_objects=None):
+    """Returns an orthogonalizer from the output of `serialize`."""
+    return keras.saving.deserialize_keras_object(
+        config,
+        module_objects=ALL_OBJECTS_DICT,
+        custom_objects=custom_objects,
+    )
+
+
+def get(identifier):
+    """Returns an orthogonalizer from a name, config, instance or callable.
+
+    Args:
+        identifier: `None`, one of the names in `ALIASES` (e.g.
+            `"gram_schmidt"` or the paper's `"gs"`), a dict from
+            `serialize`, an `Orthogonalizer` instance or class, or any
+            callable `P -> R`.
+
+    Returns:
+        An `Orthogonalizer`, or `None` for `None`.
+
+    Example:
+
+    >>> keras_opt.orthogonalizers.get("gs")
+    <keras_opt.orthogonalizers.GramSchmidt object at ...>
+    """
+    if identifier is None:
+        return None
+    if isinstance(identifier, Orthogonalizer):
+        return identifier
+    if isinstance(identifier, str):
+        key = identifier.lower()
+        if key not in ALIASES:
+            close = difflib.get_close_matches(key, ALIASES, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ValueError(
+                "Invalid value for argument `orthogonalizer`. Expected one of "
+                f"{sorted(ALIASES)}, an Orthogonalizer or a callable.{hint} "
+                f"Received: orthogonalizer={identifier!r}"
+            )
+        return ALIASES[key]()
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Orthogonalizer):
+        return identifier()
+    if callable(identifier):
+        return FunctionOrthogonalizer(identifier)
+    raise ValueError(
+        "Could not interpret orthogonalizer identifier. Expected a name from "
+        f"{sorted(ALIASES)}, a config dict, an Orthogonalizer or a callable. "
+        f"Received: orthogonalizer={identifier!r}"
+    )

@@ -1,0 +1,79 @@
+"""Shared test harness for keras_opt, built on the public Keras API only."""
+
+import json
+import os
+import tempfile
+
+import keras
+import numpy as np
+from absl.testing import parameterized
+
+
+class TestCase(parameterized.TestCase):
+    """Base class of every keras_opt test."""
+
+    def setUp(self):
+        super().setUp()
+        keras.config.set_floatx("float32")
+        keras.config.set_dtype_policy("float32")
+        keras.utils.set_random_seed(1337)
+
+    def tearDown(self):
+        keras.config.set_dtype_policy("float32")
+        keras.backend.clear_session()
+        super().tearDown()
+
+    def get_temp_dir(self):
+        temp_dir = tempfile.mkdtemp()
+        self.addCleanup(_rmtree, temp_dir)
+        return temp_dir
+
+    def assertAllClose(self, x1, x2, atol=1e-6, rtol=1e-6, msg=None):
+        x1 = np.asarray(keras.ops.convert_to_numpy(x1))
+        x2 = np.asarray(keras.ops.convert_to_numpy(x2))
+        np.testing.assert_allclose(x1, x2, atol=atol, rtol=rtol, err_msg=msg or "")
+
+    def assertAllEqual(self, x1, x2, msg=None):
+        x1 = np.asarray(keras.ops.convert_to_numpy(x1))
+        x2 = np.asarray(keras.ops.convert_to_numpy(x2))
+        np.testing.assert_array_equal(x1, x2, err_msg=msg or "")
+
+    def assertAllFinite(self, x, msg=None):
+        x = np.asarray(keras.ops.convert_to_numpy(x))
+        self.assertTrue(np.all(np.isfinite(x)), msg or f"Not finite: {x}")
+
+    def assertOrthonormal(self, x, atol=None):
+        """Asserts `max |XᵀX − I| <= atol` for `x` of shape `(..., n, p)`."""
+        x = np.asarray(keras.ops.convert_to_numpy(x))
+        if atol is None:
+            atol = 1e-10 if x.dtype == np.float64 else 1e-5
+        gram = np.swapaxes(x, -1, -2).astype(np.float64) @ x.astype(np.float64)
+        error = np.max(np.abs(gram - np.eye(x.shape[-1])))
+        self.assertLessEqual(error, atol, f"max |XᵀX − I| = {error:.3g}")
+
+    def run_serialization_test(self, instance):
+        """Checks that a config round trip through JSON gives an equal object."""
+        config = keras.saving.serialize_keras_object(instance)
+        config = json.loads(json.dumps(config))
+        revived = keras.saving.deserialize_keras_object(config)
+        self.assertEqual(
+            json.dumps(keras.saving.serialize_keras_object(revived), sort_keys=True),
+            json.dumps(config, sort_keys=True),
+        )
+        self.assertEqual(set(dir(instance)) - set(dir(revived)), set())
+        return revived
+
+    def run_model_saving_test(self, model, input_data):
+        """Saves `model` to a `.keras` file, loads it and compares outputs."""
+        path = os.path.join(self.get_temp_dir(), "model.keras")
+        expected = model.predict(input_data, verbose=0)
+        model.save(path)
+        restored = keras.saving.load_model(path)
+        self.assertAllEqual(restored.predict(input_data, verbose=0), expected)
+        return restored
+
+
+def _rmtree(path):
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
