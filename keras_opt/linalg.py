@@ -17,7 +17,7 @@ from keras import ops
 
 def transpose(x):
     """Swaps the last two axes of `x`."""
-    return ops.swapaxes(x, -1, -2)
+    return ops.swapaxes(_as_tensor(x), -1, -2)
 
 
 def sym(x):
@@ -37,7 +37,7 @@ def eye_like(x):
 
 def orthogonality_error(x):
     """Returns `max |XᵀX − I|` of each matrix in `x`, shape `x.shape[:-2]`."""
-    x = ops.convert_to_tensor(x)
+    x = _as_tensor(x)
     gram = ops.matmul(transpose(x), x)
     return ops.max(ops.abs(gram - eye_like(x)), axis=(-2, -1))
 
@@ -46,8 +46,9 @@ def orthogonality_penalty(x, squared=False):
     """Returns `‖X Xᵀ − I‖_F` (or its square) of each matrix in `x`.
 
     This is the penalty of the official OR variant of OPT, on the rows of
-    `x`. The non-squared norm has no gradient where `X Xᵀ = I`; there the
-    gradient is set to zero instead of NaN.
+    `x`. The non-squared norm has no gradient where `X Xᵀ = I`: there the
+    gradient is zero instead of NaN, and near it its norm stays bounded by
+    `2 ‖X‖₂`.
 
     Args:
         x: Matrices of shape `(..., n, p)`.
@@ -56,7 +57,7 @@ def orthogonality_penalty(x, squared=False):
     Returns:
         A tensor of shape `x.shape[:-2]`.
     """
-    x = ops.convert_to_tensor(x)
+    x = _as_tensor(x)
     gram = ops.matmul(x, transpose(x))
     squares = ops.sum(ops.square(gram - eye_like(gram)), axis=(-2, -1))
     if squared:
@@ -66,9 +67,9 @@ def orthogonality_penalty(x, squared=False):
 
 
 def _as_tensor(x):
-    # Custom gradients must not read variables themselves (TensorFlow would
-    # ask for their gradients separately), so read them here.
-    if isinstance(x, keras.Variable):
+    # Read variables into tensors: custom gradients must not read variables
+    # themselves, and keras.ops fail on raw backend variables (no `ndim`).
+    if isinstance(x, keras.Variable) or not hasattr(x, "ndim"):
         return ops.copy(x)
     return ops.convert_to_tensor(x)
 
@@ -247,7 +248,7 @@ def cayley(x):
     Returns:
         Orthogonal matrices of shape `(..., d, d)` with determinant 1.
     """
-    x = ops.convert_to_tensor(x)
+    x = _as_tensor(x)
     upper = ops.triu(x)
     s = upper - transpose(upper)
     eye = eye_like(x)
@@ -301,14 +302,14 @@ def newton_schulz(x, num_iterations=None, max_condition=1e4, tolerance=1e-6):
     Returns:
         Matrices of shape `(..., d, d)`.
     """
-    x = ops.convert_to_tensor(x)
+    x = _as_tensor(x)
     if num_iterations is None:
         num_iterations = newton_schulz_iterations(
             x.shape[-1], max_condition=max_condition, tolerance=tolerance
         )
     gram = ops.matmul(transpose(x), x)
-    scale = ops.sqrt(ops.sqrt(ops.sum(ops.square(gram), axis=(-2, -1))))
-    scale = ops.maximum(scale, ops.cast(1e-30, x.dtype))
+    squares = ops.sum(ops.square(gram), axis=(-2, -1))
+    scale = ops.sqrt(ops.sqrt(ops.maximum(squares, ops.cast(1e-30, x.dtype))))
     y = x / scale[..., None, None]
 
     def step(_, y):

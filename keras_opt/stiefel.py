@@ -1,6 +1,12 @@
 """Tags that mark a variable as a point on the Stiefel manifold."""
 
+import warnings
+
+import keras
+
 _STIEFEL_ATTR = "_keras_opt_stiefel"
+_HANDLED_ATTR = "_keras_opt_stiefel_handled"
+_unhandled_warning_issued = False
 
 
 def mark_stiefel(variable):
@@ -33,3 +39,84 @@ def mark_stiefel(variable):
 def is_stiefel(variable):
     """Returns whether `variable` was tagged with `mark_stiefel`."""
     return bool(getattr(variable, _STIEFEL_ATTR, False))
+
+
+def mark_handled(variable):
+    """Records that a Stiefel optimizer keeps `variable` on the manifold.
+
+    `keras_opt.optimizers.StiefelSGD` and `StiefelAdam` call this in
+    `build()` for every Stiefel variable they update, which silences the
+    warning of `StiefelGuard`. Like `mark_stiefel`, the record is a plain
+    Python attribute of the `keras.Variable`.
+
+    Args:
+        variable: A `keras.Variable`.
+
+    Returns:
+        The same variable.
+    """
+    setattr(variable, _HANDLED_ATTR, True)
+    return variable
+
+
+def is_handled(variable):
+    """Returns whether a Stiefel optimizer called `mark_handled(variable)`."""
+    return bool(getattr(variable, _HANDLED_ATTR, False))
+
+
+@keras.saving.register_keras_serializable(package="keras_opt")
+class StiefelGuard(keras.constraints.Constraint):
+    """Warns when a Stiefel variable is trained by a Euclidean optimizer.
+
+    OPT layers with `orthogonalizer="stiefel"` (`"ogd"`) use their rotation
+    `R` as is in the forward pass and rely on the optimizer to keep it
+    orthogonal. An optimizer that does not handle Stiefel variables (for
+    example `keras.optimizers.SGD`) silently turns such a layer into
+    unconstrained over-parameterized training (UPT).
+
+    The guard is the variable's constraint. Keras calls it after every
+    optimizer step with the updated `keras.Variable`; it returns the value
+    unchanged and, if no Stiefel optimizer called `mark_handled` on the
+    variable, issues one `UserWarning` per process (the first such variable
+    is named in the message). In a compiled `model.fit` the check runs once,
+    when the train step is traced.
+
+    Example:
+
+    >>> v = keras.Variable(np.eye(3, dtype="float32"),
+    ...                    constraint=keras_opt.stiefel.StiefelGuard())
+    >>> v = keras_opt.stiefel.mark_stiefel(v)
+    """
+
+    def __call__(self, w):
+        if not is_handled(w):
+            _warn_unhandled(w)
+        return w
+
+    def get_config(self):
+        return {}
+
+
+def _warn_unhandled(variable):
+    global _unhandled_warning_issued
+    if _unhandled_warning_issued:
+        return
+    _unhandled_warning_issued = True
+    name = getattr(variable, "path", None) or getattr(variable, "name", "?")
+    warnings.warn(
+        f"The Stiefel variable '{name}' (an OPT layer with "
+        "orthogonalizer='stiefel'/'ogd') is trained by an optimizer that "
+        "does not handle Stiefel variables, so it is updated as an "
+        "unconstrained matrix: this trains UPT, not OGD, and the rotation "
+        "drifts away from orthogonality. Compile the model with "
+        "`keras_opt.optimizers.StiefelSGD` or "
+        "`keras_opt.optimizers.StiefelAdam`, or choose another "
+        "orthogonalizer. This warning is shown once per process.",
+        UserWarning,
+        stacklevel=2,
+    )
+
+
+def _reset_unhandled_warning():
+    global _unhandled_warning_issued
+    _unhandled_warning_issued = False

@@ -73,6 +73,24 @@ class TestCase(parameterized.TestCase):
         return restored
 
 
+def gradient(function, x):
+    """The gradient of the scalar `function` at `x`, as a numpy array."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = function(x)
+        return tape.gradient(y, x).numpy()
+    if backend == "jax":
+        import jax
+
+        return np.asarray(jax.grad(function)(x))
+    raise NotImplementedError(f"No gradient helper for backend {backend}.")
+
+
 def _rmtree(path):
     import shutil
 

@@ -1,0 +1,181 @@
+"""Times every orthogonalizer and the CNN-6 training step, OPT against plain.
+
+Usage:
+
+    .venv/bin/python benchmarks/orthogonalizers_benchmark.py
+
+Part 1 times forward + backward of `sum(R(P) · C)` for every registered
+orthogonalizer and d ∈ {27, 576, 1024, 2304} (float32, `tf.function`
+without XLA; median of repeats) and reports `max |RᵀR − I|`. Part 2 times one
+training step (`train_on_batch`, batch 128, 32×32×3, 100 classes, SGD with
+momentum) of CNN-6 built from OPT layers with each method and from plain
+`Conv2D`, each in a fresh subprocess that also reports its peak resident
+memory. It prints markdown tables.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+METHODS = [
+    "gram_schmidt",
+    "householder",
+    "lowdin",
+    "cayley",
+    "newton_schulz",
+    "penalty",
+    "unconstrained",
+]
+
+
+def time_orthogonalizers(dimensions, repeats):
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_opt import linalg
+    from keras_opt import orthogonalizers
+
+    rows = []
+    for name in METHODS + ["stiefel"]:
+        orthogonalizer = orthogonalizers.get(name)
+        for d in dimensions:
+            rng = np.random.default_rng(d)
+            p = tf.Variable(rng.standard_normal((d, d)).astype("float32"))
+            c = tf.constant(rng.standard_normal((d, d)).astype("float32"))
+
+            @tf.function
+            def step():
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_sum(orthogonalizer(p) * c)
+                return tape.gradient(loss, p)
+
+            start = time.perf_counter()
+            step()
+            first = time.perf_counter() - start
+            times = []
+            for _ in range(repeats if d < 2000 else max(3, repeats // 3)):
+                start = time.perf_counter()
+                step().numpy()
+                times.append(time.perf_counter() - start)
+            error = float(linalg.orthogonality_error(orthogonalizer(p)))
+            rows.append((name, d, first, statistics.median(times), error))
+    return rows
+
+
+def cnn6_child(orthogonalizer, steps):
+    import keras
+    import numpy as np
+
+    from benchmarks.cnn6 import build_cnn6
+
+    keras.utils.set_random_seed(0)
+    model = build_cnn6(None if orthogonalizer == "plain" else orthogonalizer)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (128, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 100, (128,))
+    start = time.perf_counter()
+    model.train_on_batch(x, y)
+    first = time.perf_counter() - start
+    for _ in range(2):
+        model.train_on_batch(x, y)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        model.train_on_batch(x, y)
+        times.append(time.perf_counter() - start)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(
+        json.dumps(
+            {
+                "first_s": first,
+                "step_ms": 1000 * statistics.median(times),
+                "peak_mib": peak,
+            }
+        )
+    )
+
+
+def time_cnn6(methods, steps):
+    results = {}
+    for method in ["plain"] + methods:
+        output = subprocess.run(
+            [sys.executable, __file__, "--cnn6_child", method, "--steps", str(steps)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        results[method] = json.loads(output.strip().splitlines()[-1])
+        print(method, results[method], file=sys.stderr, flush=True)
+    return results
+
+
+def machine():
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import keras
+    import tensorflow as tf
+
+    return (
+        f"{os.cpu_count()} CPU cores ({model}), TensorFlow {tf.__version__}, "
+        f"Keras {keras.__version__}"
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dimensions", default="27,576,1024,2304")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--skip_maps", action="store_true")
+    parser.add_argument("--skip_cnn6", action="store_true")
+    parser.add_argument("--cnn6_child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.cnn6_child:
+        cnn6_child(args.cnn6_child, args.steps)
+        return
+
+    print(f"Machine: {machine()}\n")
+    if not args.skip_maps:
+        dimensions = [int(d) for d in args.dimensions.split(",")]
+        rows = time_orthogonalizers(dimensions, args.repeats)
+        print("| orthogonalizer | d | first call (s) | forward+backward (ms) | max abs(RᵀR − I) |")
+        print("|---|---|---|---|---|")
+        for name, d, first, median, error in rows:
+            print(f"| {name} | {d} | {first:.2f} | {1000 * median:.1f} | {error:.1e} |")
+        print()
+    if not args.skip_cnn6:
+        results = time_cnn6(args.methods.split(","), args.steps)
+        plain = results["plain"]
+        print("| CNN-6 built with | step (ms) | ratio to plain | first step (s) | peak RSS (MiB) |")
+        print("|---|---|---|---|---|")
+        for method, result in results.items():
+            print(
+                f"| {method} | {result['step_ms']:.0f} | "
+                f"{result['step_ms'] / plain['step_ms']:.2f} | "
+                f"{result['first_s']:.1f} | {result['peak_mib']:.0f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()

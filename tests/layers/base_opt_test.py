@@ -1,0 +1,235 @@
+"""Invariants every OPT layer keeps, for every registered orthogonalizer."""
+
+import keras
+import numpy as np
+from absl.testing import absltest
+from absl.testing import parameterized
+
+import keras_opt
+from keras_opt import orthogonalizers
+from tests import test_case
+
+NAMES = [
+    "gram_schmidt",
+    "householder",
+    "lowdin",
+    "cayley",
+    "newton_schulz",
+    "stiefel",
+    "penalty",
+    "unconstrained",
+]
+EXACT_NAMES = [n for n in NAMES if orthogonalizers.get(n).is_exact]
+
+
+def numpy_energy(kernel, epsilon=1e-4):
+    """Pair-averaged E_2 of the normalized neurons (last axis), in float64."""
+    w = np.asarray(kernel, dtype=np.float64).reshape(-1, kernel.shape[-1])
+    norms = np.sqrt(np.sum(w * w, axis=0) + epsilon)
+    cosine = (w.T @ w) / np.outer(norms, norms)
+    upper = np.triu_indices(w.shape[1], k=1)
+    return float(np.mean(1.0 / (2.0 - 2.0 * cosine[upper])))
+
+
+def small_model(orthogonalizer, **kwargs):
+    return keras.Sequential(
+        [
+            keras.Input((6, 6, 2)),
+            keras_opt.layers.OPTConv2D(
+                4, 3, activation="relu", orthogonalizer=orthogonalizer, **kwargs
+            ),
+            keras.layers.Flatten(),
+            keras_opt.layers.OPTDense(
+                5, orthogonalizer=orthogonalizer, **kwargs
+            ),
+            keras.layers.Dense(3),
+        ]
+    )
+
+
+def opt_layers(model):
+    return [l for l in model.layers if isinstance(l, keras_opt.layers.BaseOPT)]
+
+
+def training_data(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((32, 6, 6, 2)).astype("float32")
+    y = rng.integers(0, 3, size=(32,))
+    return x, y
+
+
+class BaseOPTTest(test_case.TestCase):
+    @parameterized.named_parameters((n, n) for n in EXACT_NAMES)
+    def test_energy_is_invariant_through_fit(self, name):
+        model = small_model(name)
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.5, momentum=0.9),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        x, y = training_data()
+        rotations = [np.asarray(l.rotation) for l in opt_layers(model)]
+        model.fit(x, y, batch_size=8, epochs=3, verbose=0)
+        for layer, before in zip(opt_layers(model), rotations):
+            self.assertGreater(np.max(np.abs(layer.rotation - before)), 1e-3)
+            basis = np.asarray(layer.basis)
+            kernel = np.asarray(layer.kernel).reshape(basis.shape)
+            self.assertAlmostEqual(
+                numpy_energy(kernel), numpy_energy(basis), delta=1e-5
+            )
+            r = layer.orthogonalizer(layer.rotation)
+            self.assertOrthonormal(r, atol=1e-5)
+
+    def test_energy_changes_without_orthogonality(self):
+        model = small_model("upt")
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.01),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        x, y = training_data()
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+        layer = opt_layers(model)[1]
+        self.assertGreater(
+            abs(numpy_energy(layer.kernel) - numpy_energy(layer.basis)), 1e-3
+        )
+
+    @parameterized.named_parameters((n, n) for n in NAMES)
+    def test_only_rotation_and_bias_train(self, name):
+        model = small_model(name)
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.01),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        layers = opt_layers(model)
+        for layer in layers:
+            self.assertEqual(
+                [v.path for v in layer.trainable_variables],
+                [layer.rotation.path, layer.bias.path],
+            )
+            self.assertEqual(
+                [v.path for v in layer.non_trainable_variables],
+                [layer.basis.path],
+            )
+        bases = [np.asarray(l.basis) for l in layers]
+        x, y = training_data()
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+        for layer, basis in zip(layers, bases):
+            self.assertAllEqual(layer.basis, basis)
+
+    def test_trainable_basis(self):
+        model = small_model("gs", trainable_basis=True)
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.1),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        layers = opt_layers(model)
+        bases = [np.asarray(l.basis) for l in layers]
+        x, y = training_data()
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+        for layer, basis in zip(layers, bases):
+            self.assertIn(layer.basis.path, [v.path for v in layer.trainable_variables])
+            self.assertGreater(np.max(np.abs(layer.basis - basis)), 1e-4)
+
+    @parameterized.named_parameters((n, n) for n in NAMES)
+    def test_keras_file_round_trip(self, name):
+        model = small_model(name)
+        x, _ = training_data()
+        restored = self.run_model_saving_test(model, x)
+        for layer in opt_layers(restored):
+            self.assertIsInstance(
+                layer.orthogonalizer, type(orthogonalizers.get(name))
+            )
+            self.assertEqual(
+                keras_opt.stiefel.is_stiefel(layer.rotation), name == "stiefel"
+            )
+
+    def test_layer_config_round_trip(self):
+        layer = keras_opt.layers.OPTDense(
+            4,
+            activation="tanh",
+            use_bias=False,
+            basis_initializer=keras.initializers.RandomNormal(0.01, 0.1, seed=3),
+            rotation_regularizer="l2",
+            orthogonalizer=orthogonalizers.Penalty(beta=0.3, squared=True),
+            trainable_basis=True,
+        )
+        revived = self.run_serialization_test(layer)
+        self.assertEqual(revived.orthogonalizer.beta, 0.3)
+        self.assertTrue(revived.orthogonalizer.squared)
+
+    @parameterized.named_parameters(
+        ("float16", "mixed_float16"), ("bfloat16", "mixed_bfloat16")
+    )
+    def test_mixed_precision(self, policy):
+        keras.config.set_dtype_policy(policy)
+        model = small_model("gs")
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.1),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        x, y = training_data()
+        history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+        self.assertTrue(np.all(np.isfinite(history.history["loss"])))
+        compute_dtype = policy.split("_")[1]
+        for layer in opt_layers(model):
+            self.assertEqual(layer.rotation.dtype, "float32")
+            self.assertEqual(layer.basis.dtype, "float32")
+            self.assertEqual(keras.backend.standardize_dtype(layer.kernel.dtype), "float32")
+            self.assertOrthonormal(layer.orthogonalizer(layer.rotation), 1e-5)
+            output = layer(np.ones((1,) + layer.input.shape[1:]))
+            self.assertEqual(keras.backend.standardize_dtype(output.dtype), compute_dtype)
+
+    def test_penalty_is_added_to_losses(self):
+        layer = keras_opt.layers.OPTDense(3, orthogonalizer="or")
+        layer.build((None, 4))
+        rotation = np.asarray(layer.rotation)
+        expected = 0.1 * np.linalg.norm(rotation @ rotation.T - np.eye(4))
+        self.assertLen(layer.losses, 1)
+        self.assertAllClose(layer.losses[0], expected, atol=1e-4, rtol=1e-6)
+        regularized = keras_opt.layers.OPTDense(
+            3, orthogonalizer="or", rotation_regularizer=keras.regularizers.L2(0.5)
+        )
+        regularized.build((None, 4))
+        rotation = np.asarray(regularized.rotation)
+        expected = 0.1 * np.linalg.norm(
+            rotation @ rotation.T - np.eye(4)
+        ) + 0.5 * np.sum(rotation**2)
+        self.assertAllClose(regularized.losses[0], expected, atol=1e-4, rtol=1e-6)
+        plain = keras_opt.layers.OPTDense(3)
+        plain.build((None, 4))
+        self.assertEmpty(plain.losses)
+
+    def test_custom_orthogonalizer(self):
+        layer = keras_opt.layers.OPTDense(3, orthogonalizer=keras_opt.linalg.cayley)
+        layer.build((None, 4))
+        self.assertOrthonormal(layer.orthogonalizer(layer.rotation))
+
+        def wrong_shape(p):
+            return p[:2]
+
+        with self.assertRaisesRegex(ValueError, r"Expected: \(4, 4\).*\(2, 4\)"):
+            keras_opt.layers.OPTDense(3, orthogonalizer=wrong_shape).build((None, 4))
+
+    def test_stiefel_rotation_starts_at_identity_and_is_tagged(self):
+        layer = keras_opt.layers.OPTDense(3, orthogonalizer="ogd")
+        layer.build((None, 4))
+        self.assertAllEqual(layer.rotation, np.eye(4))
+        self.assertTrue(keras_opt.stiefel.is_stiefel(layer.rotation))
+        self.assertAllEqual(layer.kernel, layer.basis)
+
+    def test_lowdin_layers_opt_out_of_jit(self):
+        self.assertFalse(keras_opt.layers.OPTDense(3, orthogonalizer="ls").supports_jit)
+        self.assertTrue(keras_opt.layers.OPTDense(3).supports_jit)
+
+    def test_bad_arguments(self):
+        with self.assertRaisesRegex(ValueError, "Did you mean 'householder'"):
+            keras_opt.layers.OPTDense(3, orthogonalizer="housholder")
+        with self.assertRaisesRegex(ValueError, "orthogonalizer=None"):
+            keras_opt.layers.OPTDense(3, orthogonalizer=None)
+        with self.assertRaisesRegex(TypeError, "Use `basis_initializer`"):
+            keras_opt.layers.OPTDense(3, kernel_initializer="ones")
+        with self.assertRaisesRegex(TypeError, "Use `rotation_regularizer`"):
+            keras_opt.layers.OPTConv2D(3, 3, kernel_regularizer="l2")
+
+
+if __name__ == "__main__":
+    absltest.main()

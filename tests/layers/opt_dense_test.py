@@ -1,0 +1,80 @@
+import keras
+import numpy as np
+from absl.testing import absltest
+
+import keras_opt
+from tests import test_case
+
+
+def numpy_gram_schmidt(p):
+    q, t = np.linalg.qr(p.T)
+    signs = np.where(np.diag(t) < 0, -1.0, 1.0)
+    return (q * signs).T
+
+
+class OPTDenseTest(test_case.TestCase):
+    def test_output_matches_numpy_reference(self):
+        layer = keras_opt.layers.OPTDense(
+            5, activation="relu", bias_initializer="random_normal"
+        )
+        x = np.random.default_rng(0).standard_normal((3, 7)).astype("float32")
+        y = layer(x)
+        rotation = np.asarray(layer.rotation, dtype=np.float64)
+        basis = np.asarray(layer.basis, dtype=np.float64)
+        kernel = numpy_gram_schmidt(rotation) @ basis
+        expected = np.maximum(x @ kernel + np.asarray(layer.bias), 0.0)
+        self.assertAllClose(y, expected, atol=1e-5, rtol=1e-5)
+        self.assertAllClose(layer.kernel, kernel, atol=1e-5, rtol=1e-5)
+        self.assertEqual(tuple(layer.rotation.shape), (7, 7))
+        self.assertEqual(tuple(layer.basis.shape), (7, 5))
+
+    def test_basis_is_he_normal(self):
+        layer = keras_opt.layers.OPTDense(2000)
+        layer.build((None, 50))
+        basis = np.asarray(layer.basis)
+        self.assertAlmostEqual(float(np.std(basis)), np.sqrt(2 / 50), delta=2e-3)
+        self.assertAlmostEqual(float(np.mean(basis)), 0.0, delta=2e-3)
+        # Untruncated: values beyond two standard deviations exist.
+        self.assertGreater(np.max(np.abs(basis)), 3 * np.sqrt(2 / 50))
+
+    def test_seeded_basis_is_reproducible(self):
+        def make():
+            layer = keras_opt.layers.OPTDense(
+                4,
+                basis_initializer=keras.initializers.VarianceScaling(
+                    2.0, "fan_in", "untruncated_normal", seed=7
+                ),
+            )
+            layer.build((None, 6))
+            return np.asarray(layer.basis)
+
+        self.assertAllEqual(make(), make())
+
+    def test_nd_inputs_and_shapes(self):
+        layer = keras_opt.layers.OPTDense(4, use_bias=False)
+        y = layer(np.ones((2, 3, 5), dtype="float32"))
+        self.assertEqual(tuple(y.shape), (2, 3, 4))
+        self.assertIsNone(layer.bias)
+        self.assertEqual(layer.compute_output_shape((None, 3, 5)), (None, 3, 4))
+        symbolic = layer(keras.Input((3, 5)))
+        self.assertEqual(tuple(symbolic.shape), (None, 3, 4))
+
+    def test_kernel_before_build(self):
+        with self.assertRaisesRegex(AttributeError, "build the layer"):
+            keras_opt.layers.OPTDense(3).kernel
+
+    def test_bad_input(self):
+        for units in (0, -2, 2.5, "3", True):
+            with self.assertRaisesRegex(ValueError, f"Received: units={units!r}"):
+                keras_opt.layers.OPTDense(units)
+        layer = keras_opt.layers.OPTDense(3)
+        with self.assertRaisesRegex(ValueError, "last dimension.*known"):
+            layer.build((None, None))
+        layer = keras_opt.layers.OPTDense(3)
+        layer(np.ones((1, 4), dtype="float32"))
+        with self.assertRaises(ValueError):
+            layer(np.ones((1, 5), dtype="float32"))
+
+
+if __name__ == "__main__":
+    absltest.main()

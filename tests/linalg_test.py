@@ -1,0 +1,138 @@
+import numpy as np
+from absl.testing import absltest
+from absl.testing import parameterized
+
+from keras_opt import linalg
+from tests import test_case
+
+
+def numpy_gram_schmidt(p):
+    """The official classical Gram–Schmidt on the rows of P."""
+    basis = [p[0] / np.linalg.norm(p[0])]
+    for row in p[1:]:
+        b = np.stack(basis)
+        u = row - (row @ b.T) @ b
+        basis.append(u / np.linalg.norm(u))
+    return np.stack(basis)
+
+
+def numpy_householder(p):
+    """The official Householder loop: d − 1 reflectors, `u = x − ‖x‖e₁`."""
+    d = p.shape[0]
+    a = p.copy()
+    q = np.eye(d)
+    for c in range(d - 1):
+        x = a[c:, c]
+        u = x.copy()
+        u[0] -= np.linalg.norm(x)
+        v = u / np.linalg.norm(u)
+        h = np.eye(d)
+        h[c:, c:] -= 2.0 * np.outer(v, v)
+        a = h @ a
+        q = q @ h.T
+    return q
+
+
+def numpy_lowdin(p):
+    u, _, vt = np.linalg.svd(p)
+    return u @ vt
+
+
+def numpy_cayley(p):
+    s = np.triu(p) - np.triu(p).T
+    eye = np.eye(p.shape[0])
+    return (eye + s) @ np.linalg.inv(eye - s)
+
+
+def random_matrix(d, seed=0, condition=None):
+    rng = np.random.default_rng(seed)
+    p = rng.standard_normal((d, d))
+    if condition is not None:
+        u, _, vt = np.linalg.svd(p)
+        p = (u * np.logspace(0, -np.log10(condition), d)) @ vt
+    return p
+
+
+class LinalgTest(test_case.TestCase):
+    @parameterized.named_parameters(
+        ("gram_schmidt", linalg.gram_schmidt, numpy_gram_schmidt),
+        ("householder", linalg.householder, numpy_householder),
+        ("lowdin", linalg.lowdin, numpy_lowdin),
+        ("cayley", linalg.cayley, numpy_cayley),
+    )
+    def test_matches_official_definition(self, function, reference):
+        for d in (1, 2, 3, 7, 12):
+            p = random_matrix(d, seed=d)
+            self.assertAllClose(function(p), reference(p), atol=1e-10)
+
+    def test_householder_sign_convention(self):
+        p = random_matrix(6, seed=3)
+        r = np.asarray(linalg.householder(p))
+        t = r.T @ p
+        self.assertAllClose(np.tril(t, -1), np.zeros((6, 6)), atol=1e-10)
+        self.assertTrue(np.all(np.diag(t)[:-1] > 0))
+        self.assertAllClose(np.linalg.det(r), -1.0, atol=1e-10)
+
+    def test_gram_schmidt_is_scale_invariant(self):
+        p = random_matrix(5)
+        self.assertAllClose(
+            linalg.gram_schmidt(3.5 * p), linalg.gram_schmidt(p), atol=1e-12
+        )
+
+    def test_newton_schulz_matches_polar_factor(self):
+        p = random_matrix(16, seed=4, condition=100.0)
+        self.assertAllClose(
+            linalg.newton_schulz(p), numpy_lowdin(p), atol=1e-7
+        )
+
+    def test_newton_schulz_iterations_follow_bound(self):
+        few = linalg.newton_schulz_iterations(64, max_condition=10.0)
+        many = linalg.newton_schulz_iterations(64, max_condition=1e4)
+        self.assertLess(few, many)
+        sigma = 1.0 / (1e4 * 64**0.25)
+        for _ in range(many):
+            sigma = 1.5 * sigma - 0.5 * sigma**3
+        self.assertLessEqual(1 - sigma**2, 1e-6)
+        p = random_matrix(64, seed=5, condition=1e4)
+        self.assertOrthonormal(
+            linalg.newton_schulz(p, max_condition=1e4), atol=2e-6
+        )
+
+    def test_sign_fixed_qr_tall(self):
+        x = np.random.default_rng(0).standard_normal((9, 4))
+        q = np.asarray(linalg.sign_fixed_qr(x))
+        self.assertOrthonormal(q, atol=1e-12)
+        r = q.T @ x
+        self.assertAllClose(np.tril(r, -1), np.zeros((4, 4)), atol=1e-12)
+        self.assertTrue(np.all(np.diag(r) > 0))
+
+    def test_orthogonality_error_and_penalty(self):
+        p = random_matrix(4)
+        error = np.max(np.abs(p.T @ p - np.eye(4)))
+        self.assertAllClose(linalg.orthogonality_error(p), error, atol=1e-12)
+        norm = np.linalg.norm(p @ p.T - np.eye(4))
+        self.assertAllClose(linalg.orthogonality_penalty(p), norm, atol=1e-12)
+        self.assertAllClose(
+            linalg.orthogonality_penalty(p, squared=True), norm**2, atol=1e-9
+        )
+
+    def test_penalty_gradient_is_finite_at_orthogonal(self):
+        gradient = test_case.gradient(linalg.orthogonality_penalty, np.eye(4))
+        self.assertAllEqual(gradient, np.zeros((4, 4)))
+        q = numpy_lowdin(random_matrix(4))
+        for dtype in ("float32", "float64"):
+            gradient = test_case.gradient(
+                linalg.orthogonality_penalty, q.astype(dtype)
+            )
+            self.assertAllFinite(gradient)
+            # ∇‖PPᵀ − I‖_F = 2 (PPᵀ − I) P / ‖PPᵀ − I‖_F, of norm <= 2‖P‖₂.
+            self.assertLessEqual(np.linalg.norm(gradient), 2.0 + 1e-5)
+
+    def test_sym_and_skew(self):
+        p = random_matrix(3)
+        self.assertAllClose(linalg.sym(p) + linalg.skew(p), p, atol=1e-12)
+        self.assertAllClose(linalg.skew(p), -np.asarray(linalg.skew(p)).T)
+
+
+if __name__ == "__main__":
+    absltest.main()
