@@ -1,7 +1,27 @@
-"""keras_opt: Orthogonal Over-Parameterized Training for Keras 3."""
+"""keras_opt: Orthogonal Over-Parameterized Training for Keras 3.
 
+Modules:
+
+- `keras_opt.layers`: `OPTDense`, `OPTConv1D`, `OPTConv2D`, `OPTConv3D`,
+  whose kernel is W = R·V with R orthogonal.
+- `keras_opt.orthogonalizers`: the maps P → R of the paper, by name.
+- `keras_opt.optimizers`: `StiefelSGD` and `StiefelAdam` (the paper's OGD).
+- `keras_opt.energy`: the hyperspherical energy of a layer's neurons.
+- `keras_opt.callbacks`: energy and orthogonality monitors for `fit`.
+- `keras_opt.regularizers`: the paper's baseline penalties (OR, SRIP, MHE).
+- `keras_opt.baselines`: the paper's baselines by name.
+- `keras_opt.plot`: training-dynamics figures (needs matplotlib).
+- `keras_opt.linalg`, `keras_opt.stiefel`: the math and the variable tags.
+"""
+
+from keras_opt import baselines
+from keras_opt import callbacks
+from keras_opt import energy
 from keras_opt import layers
 from keras_opt import linalg
+from keras_opt import optimizers
 from keras_opt import orthogonalizers
+from keras_opt import plot
+from keras_opt import regularizers
 from keras_opt import stiefel
 from keras_opt.version import __version__

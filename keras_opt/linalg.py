@@ -89,11 +89,15 @@ def _guarded_diagonal(r, epsilon):
     return r + (guarded - diagonal)[..., None, :] * eye
 
 
-def _qr_adjoint(q, r, q_bar, epsilon):
-    """Adjoint of `A = Q R` (reduced, `n >= p`) for a cotangent on Q only."""
-    qt_qbar = ops.matmul(transpose(q), q_bar)
-    lower = ops.tril(qt_qbar - transpose(qt_qbar))
-    b = ops.matmul(q, lower) + q_bar - ops.matmul(q, qt_qbar)
+def _qr_adjoint(q, r, qt_qbar, residual, epsilon):
+    """Adjoint of `A = Q R` (reduced, `n >= p`) for a cotangent Q̄ on Q.
+
+    Takes `QᵀQ̄` and the residual `Q̄ − Q QᵀQ̄` (zero, and passed as None,
+    when Q is square), so that callers can form them cheaply.
+    """
+    b = ops.matmul(q, ops.tril(qt_qbar - transpose(qt_qbar)))
+    if residual is not None:
+        b = b + residual
     r = _guarded_diagonal(r, epsilon)
     # B R^-T, as (R^-1 Bᵀ)ᵀ with R upper triangular.
     return transpose(
@@ -101,25 +105,59 @@ def _qr_adjoint(q, r, q_bar, epsilon):
     )
 
 
+def _signed_qr(x, last_sign_fn):
+    q, r = ops.linalg.qr(x, mode="reduced")
+    signs = _signs(ops.diagonal(r, axis1=-2, axis2=-1))
+    if last_sign_fn is not None:
+        signs = last_sign_fn(q, signs)
+    signs = ops.stop_gradient(signs)
+    return q * signs[..., None, :], r * signs[..., :, None]
+
+
 def _signed_qr_factor(x, last_sign_fn, epsilon):
     @ops.custom_gradient
     def factor(x):
-        q, r = ops.linalg.qr(x, mode="reduced")
-        signs = _signs(ops.diagonal(r, axis1=-2, axis2=-1))
-        if last_sign_fn is not None:
-            signs = last_sign_fn(q, signs)
-        signs = ops.stop_gradient(signs)
-        q = q * signs[..., None, :]
-        r = r * signs[..., :, None]
+        q, r = _signed_qr(x, last_sign_fn)
 
         def grad(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
-            return _qr_adjoint(q, r, upstream, epsilon)
+            qt_qbar = ops.matmul(transpose(q), upstream)
+            residual = upstream - ops.matmul(q, qt_qbar)
+            return _qr_adjoint(q, r, qt_qbar, residual, epsilon)
 
         return q, grad
 
     return factor(_as_tensor(x))
+
+
+def _signed_qr_rotate(x, basis, transposed, last_sign_fn, epsilon):
+    """`R·V` for R = Q (or Qᵀ) of the signed QR of `x` (or `xᵀ`).
+
+    Fusing the product lets the backward pass use that `R̄ = Ḡ Vᵀ` has the
+    rank n of V: `QᵀQ̄` costs O(d²n) instead of O(d³), and the residual term
+    vanishes because Q is square.
+    """
+
+    @ops.custom_gradient
+    def rotate(x, basis):
+        q, r = _signed_qr(transpose(x) if transposed else x, last_sign_fn)
+        rotation = transpose(q) if transposed else q
+        outputs = ops.matmul(rotation, basis)
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            basis_grad = ops.matmul(transpose(rotation), upstream)
+            # Q̄ = U Zᵀ: Ḡ Vᵀ for R = Q, and its transpose V Ḡᵀ for R = Qᵀ.
+            u, z = (basis, upstream) if transposed else (upstream, basis)
+            qt_qbar = ops.matmul(ops.matmul(transpose(q), u), transpose(z))
+            x_grad = _qr_adjoint(q, r, qt_qbar, None, epsilon)
+            return (transpose(x_grad) if transposed else x_grad), basis_grad
+
+        return outputs, grad
+
+    return rotate(_as_tensor(x), _as_tensor(basis))
 
 
 def sign_fixed_qr(x, epsilon=1e-6):
@@ -163,6 +201,23 @@ def gram_schmidt(x, epsilon=1e-6):
     return transpose(sign_fixed_qr(transpose(x), epsilon=epsilon))
 
 
+def gram_schmidt_rotate(x, basis, epsilon=1e-6):
+    """`gram_schmidt(x) @ basis`, with a cheaper fused gradient.
+
+    The backward pass exploits that basis has few columns (n << d), so the
+    gradient costs one d×d product and one triangular solve instead of four.
+
+    Args:
+        x: Square matrices of shape `(..., d, d)`.
+        basis: Matrices of shape `(..., d, n)`.
+        epsilon: Relative guard of the gradient, see `sign_fixed_qr`.
+
+    Returns:
+        A tensor of shape `(..., d, n)`.
+    """
+    return _signed_qr_rotate(x, basis, True, None, epsilon)
+
+
 def _householder_last_sign(q, signs):
     # The official loop applies d − 1 reflections, so det(R) = (−1)^(d−1);
     # the sign of the last column follows from it.
@@ -192,6 +247,22 @@ def householder(x, epsilon=1e-6):
         Orthogonal matrices of shape `(..., d, d)`.
     """
     return _signed_qr_factor(x, _householder_last_sign, epsilon)
+
+
+def householder_rotate(x, basis, epsilon=1e-6):
+    """`householder(x) @ basis`, with a cheaper fused gradient.
+
+    See `gram_schmidt_rotate`.
+
+    Args:
+        x: Square matrices of shape `(..., d, d)`.
+        basis: Matrices of shape `(..., d, n)`.
+        epsilon: Relative guard of the gradient, see `sign_fixed_qr`.
+
+    Returns:
+        A tensor of shape `(..., d, n)`.
+    """
+    return _signed_qr_rotate(x, basis, False, _householder_last_sign, epsilon)
 
 
 def lowdin(x, epsilon=1e-6):
@@ -254,6 +325,27 @@ def cayley(x):
     eye = eye_like(x)
     # (I + S)(I − S)^-1 = (I − S)^-1 (I + S) since both are functions of S.
     return ops.linalg.solve(eye - s, eye + s)
+
+
+def cayley_rotate(x, basis):
+    """`cayley(x) @ basis`, as one solve with n right-hand sides.
+
+    `(I − S)^(-1) (I + S) V` never forms R, so forward and backward pass
+    cost one LU factorization plus O(d²n) instead of a solve with d
+    right-hand sides.
+
+    Args:
+        x: Square matrices of shape `(..., d, d)`.
+        basis: Matrices of shape `(..., d, n)`.
+
+    Returns:
+        A tensor of shape `(..., d, n)`.
+    """
+    x = _as_tensor(x)
+    basis = _as_tensor(basis)
+    upper = ops.triu(x)
+    s = upper - transpose(upper)
+    return ops.linalg.solve(eye_like(x) - s, basis + ops.matmul(s, basis))
 
 
 def newton_schulz_iterations(dimension, max_condition=1e4, tolerance=1e-6):

@@ -71,6 +71,15 @@ class Orthogonalizer:
         """The default initializer of the rotation variable."""
         return keras.initializers.RandomNormal(mean=0.0, stddev=1.0)
 
+    def rotate(self, matrix, basis):
+        """Returns `self(matrix) @ basis`; subclasses may fuse the product.
+
+        OPT layers compute their kernel with this method, so a subclass can
+        avoid forming R, or exploit in its gradient that the basis has few
+        columns.
+        """
+        return keras.ops.matmul(self(matrix), basis)
+
     def penalty(self, matrix):
         """A loss term on the rotation variable, or `None`."""
         return None
@@ -111,6 +120,9 @@ class GramSchmidt(Orthogonalizer):
     def __call__(self, matrix):
         return linalg.gram_schmidt(matrix, epsilon=self.epsilon)
 
+    def rotate(self, matrix, basis):
+        return linalg.gram_schmidt_rotate(matrix, basis, epsilon=self.epsilon)
+
     def get_config(self):
         return {"epsilon": self.epsilon}
 
@@ -133,6 +145,9 @@ class Householder(Orthogonalizer):
 
     def __call__(self, matrix):
         return linalg.householder(matrix, epsilon=self.epsilon)
+
+    def rotate(self, matrix, basis):
+        return linalg.householder_rotate(matrix, basis, epsilon=self.epsilon)
 
     def get_config(self):
         return {"epsilon": self.epsilon}
@@ -175,6 +190,9 @@ class Cayley(Orthogonalizer):
 
     def __call__(self, matrix):
         return linalg.cayley(matrix)
+
+    def rotate(self, matrix, basis):
+        return linalg.cayley_rotate(matrix, basis)
 
 
 @keras.saving.register_keras_serializable(package="keras_opt")

@@ -97,6 +97,39 @@ class OrthogonalizerConformanceTest(test_case.TestCase):
             self.assertLess(error, 1e-6, f"{point}: relative error {error:.3g}")
 
     @parameterized.named_parameters(named(ALL))
+    def test_rotate_matches_product_and_its_gradients(self, cls):
+        orthogonalizer = cls()
+        d, n = 5, 3
+        rng = np.random.default_rng(11)
+        basis = rng.standard_normal((d, n))
+        cotangent = rng.standard_normal((d, n))
+        for point, p in sample_points(d).items():
+            self.assertAllClose(
+                orthogonalizer.rotate(p, basis),
+                np.asarray(orthogonalizer(p)) @ basis,
+                atol=1e-12,
+            )
+
+            def loss_p(x):
+                return keras.ops.sum(orthogonalizer.rotate(x, basis) * cotangent)
+
+            def loss_v(v):
+                return keras.ops.sum(orthogonalizer.rotate(p, v) * cotangent)
+
+            numeric = finite_difference_gradient(
+                orthogonalizer, p, cotangent @ basis.T
+            )
+            analytic = test_case.gradient(loss_p, p)
+            scale = max(1.0, np.max(np.abs(numeric)))
+            error = np.max(np.abs(analytic - numeric)) / scale
+            self.assertLess(error, 1e-6, f"{point}: relative error {error:.3g}")
+            self.assertAllClose(
+                test_case.gradient(loss_v, basis),
+                np.asarray(orthogonalizer(p)).T @ cotangent,
+                atol=1e-10,
+            )
+
+    @parameterized.named_parameters(named(ALL))
     def test_degenerate_input_gives_no_nan(self, cls):
         orthogonalizer = cls()
         rank_one = np.outer(np.arange(1.0, 5.0), np.ones(4))

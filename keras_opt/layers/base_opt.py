@@ -185,8 +185,7 @@ class BaseOPT(keras.layers.Layer):
         return self._compute_kernel()
 
     def _compute_kernel(self):
-        rotation = self.orthogonalizer(self.rotation)
-        kernel = ops.matmul(rotation, self.basis)
+        kernel = self.orthogonalizer.rotate(self.rotation, self.basis)
         return ops.reshape(kernel, self._kernel_shape)
 
     def _activate(self, outputs):
