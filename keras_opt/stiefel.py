@@ -83,9 +83,9 @@ class StiefelGuard(keras.constraints.Constraint):
 
     Example:
 
-    >>> v = keras.Variable(np.eye(3, dtype="float32"),
-    ...                    constraint=keras_opt.stiefel.StiefelGuard())
-    >>> v = keras_opt.stiefel.mark_stiefel(v)
+    >>> v = keras_opt.stiefel.mark_stiefel(
+    ...     keras.Variable(np.eye(3, dtype="float32")))
+    >>> v.constraint = keras_opt.stiefel.StiefelGuard()
     """
 
     def __call__(self, w):

@@ -106,6 +106,17 @@ class LinalgTest(test_case.TestCase):
         self.assertAllClose(np.tril(r, -1), np.zeros((4, 4)), atol=1e-12)
         self.assertTrue(np.all(np.diag(r) > 0))
 
+    def test_cholesky_qr_equals_sign_fixed_qr(self):
+        rng = np.random.default_rng(1)
+        value = np.linalg.qr(rng.standard_normal((9, 5)))[0]
+        value = value + 0.01 * rng.standard_normal((9, 5))
+        self.assertAllClose(
+            linalg.cholesky_qr(value),
+            linalg.sign_fixed_qr(value),
+            atol=1e-12,
+            rtol=0,
+        )
+
     def test_orthogonality_error_and_penalty(self):
         p = random_matrix(4)
         error = np.max(np.abs(p.T @ p - np.eye(4)))

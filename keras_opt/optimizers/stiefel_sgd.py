@@ -1,0 +1,217 @@
+"""StiefelSGD: Cayley SGD with momentum (OPT's OGD) plus momentum SGD."""
+
+import keras
+from keras import ops
+
+from keras_opt.optimizers import base_stiefel
+
+
+@keras.saving.register_keras_serializable(package="keras_opt")
+class StiefelSGD(base_stiefel.BaseStiefelOptimizer):
+    """Cayley SGD with momentum on Stiefel variables, SGD on the rest.
+
+    This is the orthogonality-preserving gradient descent (OGD) of OPT
+    (Liu et al., 2021), which is the Cayley SGD with momentum of Li, Li &
+    Todorovic (2020). Variables tagged with `keras_opt.stiefel.mark_stiefel`
+    (the `rotation` of OPT layers with `orthogonalizer="ogd"`) or passed to
+    `add_stiefel_variables()` stay on the Stiefel manifold `XᵀX = I`; X may
+    be square or tall (more rows than columns). For such a variable X with
+    gradient G, one step is, with `lr = rotation_learning_rate`:
+
+    ```python
+    M = momentum * M - G                       # ambient momentum
+    W_hat = M @ X.T - 0.5 * X @ (X.T @ M @ X.T)
+    W = W_hat - W_hat.T                        # skew-symmetric generator
+    M = W @ X                                  # projected momentum (stored)
+    alpha = min(lr, 1 / (norm(W) + 1e-8))
+    Y = X + alpha * M
+    Y = X + alpha / 2 * W @ (X + Y)            # two fixed-point iterations
+    X = X + alpha / 2 * W @ (X + Y)            # of the Cayley transform
+    ```
+
+    With `retraction="qr"` the last three lines become
+    `X = qf(X + alpha * M)`, the QR factor with a non-negative diagonal of R.
+    The Cayley iterations drift off the manifold slowly; X is
+    re-orthonormalized by QR (and M projected onto the new tangent space)
+    whenever an estimate of the drift passes `drift_tolerance`, which keeps
+    `max |XᵀX − I| <= 1e-5` in float32. The linear algebra runs in float32
+    (float64 for float64 variables) whatever the dtype policy.
+
+    All other variables get the update of `keras.optimizers.SGD`:
+
+    ```python
+    velocity = momentum * velocity - learning_rate * g
+    w = w + velocity            # or, with nesterov=True:
+    w = w + momentum * velocity - learning_rate * g
+    ```
+
+    Weight decay never applies to Stiefel variables. `nesterov` only applies
+    to the other variables; the Stiefel update is the paper's heavy-ball
+    form.
+
+    Works in eager and graph mode and with `jit_compile=True` on one device.
+    On TensorFlow, `MirroredStrategy` keeps the replicas bit-identical. Keras
+    cannot run `model.fit` with both `MirroredStrategy` and
+    `jit_compile=True`, whatever the optimizer (`jit_compile="auto"` already
+    turns XLA off under a strategy). No option compiles only the optimizer
+    math with XLA: that needs `tf.function(jit_compile=True)`, which a
+    backend-neutral optimizer cannot use, and on CPU XLA is slower for this
+    math and drifts more.
+
+    Args:
+        learning_rate: A float, a
+            `keras.optimizers.schedules.LearningRateSchedule` instance, or
+            a callable that takes no arguments and returns the actual value to
+            use. The learning rate. Defaults to `0.01`.
+        momentum: A float in `[0, 1)`. Defaults to `0.9`.
+        nesterov: Boolean. Whether to apply Nesterov momentum to the
+            variables that are not Stiefel variables. Defaults to `False`.
+        {{base_stiefel_keyword_args}}
+        {{base_optimizer_keyword_args}}
+
+    Example:
+
+    The OGD recipe of OPT on CIFAR-100: the rotations with learning rate
+    0.02 (×0.2 at 30k, 50k and 65k steps), the rest with 0.1 (×0.1), weight
+    decay on the rest only.
+
+    >>> boundaries = [30000, 50000, 65000]
+    >>> rotation_lr = keras.optimizers.schedules.PiecewiseConstantDecay(
+    ...     boundaries, [0.02, 0.004, 0.0008, 0.00016])
+    >>> lr = keras.optimizers.schedules.PiecewiseConstantDecay(
+    ...     boundaries, [0.1, 0.01, 0.001, 0.0001])
+    >>> optimizer = keras_opt.optimizers.StiefelSGD(
+    ...     learning_rate=lr, momentum=0.9, rotation_learning_rate=rotation_lr)
+    >>> model = keras.Sequential([
+    ...     keras.Input((8,)),
+    ...     keras_opt.layers.OPTDense(4, orthogonalizer="ogd"),
+    ... ])
+    >>> model.compile(optimizer=optimizer, loss="mse")
+
+    Reference:
+    - [Li, Li & Todorovic, 2020](https://arxiv.org/abs/2002.01113)
+    - [Liu et al., 2021](https://arxiv.org/abs/2004.04690)
+    """
+
+    def __init__(
+        self,
+        learning_rate=0.01,
+        momentum=0.9,
+        nesterov=False,
+        rotation_learning_rate=None,
+        retraction="cayley",
+        drift_tolerance=2e-6,
+        reorthonormalize_every=None,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
+        if (
+            isinstance(momentum, bool)
+            or not isinstance(momentum, (int, float))
+            or not 0 <= momentum < 1
+        ):
+            raise ValueError(
+                "Invalid value for argument `momentum`. Expected a float in "
+                f"[0, 1). Received: momentum={momentum!r}"
+            )
+        super().__init__(
+            learning_rate=learning_rate,
+            rotation_learning_rate=rotation_learning_rate,
+            retraction=retraction,
+            drift_tolerance=drift_tolerance,
+            reorthonormalize_every=reorthonormalize_every,
+            name=name,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            loss_scale_factor=loss_scale_factor,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            **kwargs,
+        )
+        self.momentum = float(momentum)
+        self.nesterov = nesterov
+
+    def _build_slots(self, variables):
+        self._momentums = []
+        self._drifts = []
+        for variable, is_stiefel in zip(variables, self._stiefel_roles):
+            momentum = drift = None
+            if is_stiefel or self.momentum != 0:
+                momentum = self.add_variable_from_reference(
+                    variable, name="momentum"
+                )
+            if is_stiefel and self.retraction == "cayley":
+                drift = self._add_drift_slot(variable)
+            self._momentums.append(momentum)
+            self._drifts.append(drift)
+
+    def _euclidean_update_step(self, gradient, variable, learning_rate, index):
+        learning_rate = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        m = self._momentums[index]
+        if m is None:
+            self.assign_sub(variable, ops.multiply(gradient, learning_rate))
+            return
+        momentum = ops.cast(self.momentum, variable.dtype)
+        self.assign(
+            m,
+            ops.subtract(
+                ops.multiply(m, momentum),
+                ops.multiply(gradient, learning_rate),
+            ),
+        )
+        if self.nesterov:
+            self.assign_add(
+                variable,
+                ops.subtract(
+                    ops.multiply(m, momentum),
+                    ops.multiply(gradient, learning_rate),
+                ),
+            )
+        else:
+            self.assign_add(variable, m)
+
+    def _stiefel_update_step(self, gradient, variable, index):
+        dtype = base_stiefel.linalg_dtype(variable.dtype)
+        x = ops.cast(ops.convert_to_tensor(variable), dtype)
+        gradient = ops.cast(gradient, dtype)
+        learning_rate = ops.cast(self._get_rotation_learning_rate(), dtype)
+        momentum = ops.cast(
+            ops.convert_to_tensor(self._momentums[index]), dtype
+        )
+        momentum = self.momentum * momentum - gradient
+        skew = base_stiefel.skew_generator(momentum, x)
+        tangent = ops.matmul(skew, x)
+        alpha = base_stiefel.step_size(learning_rate, skew)
+        x, drift = self._retract(x, tangent, skew, alpha)
+        self._finish_stiefel_step(variable, index, x, tangent, drift)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "momentum": self.momentum,
+                "nesterov": self.nesterov,
+            }
+        )
+        return config
+
+
+StiefelSGD.__doc__ = StiefelSGD.__doc__.replace(
+    "{{base_stiefel_keyword_args}}", base_stiefel.base_stiefel_keyword_args
+).replace(
+    "{{base_optimizer_keyword_args}}", base_stiefel.base_optimizer_keyword_args
+)

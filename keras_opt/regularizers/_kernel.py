@@ -1,0 +1,60 @@
+"""Helpers shared by the kernel regularizers."""
+
+import math
+
+from keras import ops
+
+MODES = ("auto", "columns", "rows")
+
+
+def validate_factor(factor):
+    if (
+        isinstance(factor, bool)
+        or not isinstance(factor, (int, float))
+        or not 0 <= factor < math.inf
+    ):
+        raise ValueError(
+            "Invalid value for argument `factor`. Expected a finite float "
+            f">= 0. Received: factor={factor!r}"
+        )
+    return float(factor)
+
+
+def validate_mode(mode):
+    if mode not in MODES:
+        raise ValueError(
+            "Invalid value for argument `mode`. Expected one of "
+            f"{MODES}. Received: mode={mode!r}"
+        )
+    return mode
+
+
+def as_matrix(x, name):
+    """Folds a kernel of any rank >= 2 into `(d, n)`, float32 or float64.
+
+    The neurons are the last axis, as in every Keras Dense and Conv kernel.
+    """
+    x = ops.convert_to_tensor(x)
+    if x.dtype != "float64":
+        x = ops.cast(x, "float32")
+    shape = tuple(x.shape)
+    if len(shape) < 2 or any(dim is None for dim in shape):
+        raise ValueError(
+            f"{name} expects a kernel of rank >= 2 with a fully known shape "
+            "(neurons on the last axis), such as a Dense or Conv1D/2D/3D "
+            f"kernel. Received: shape={shape}"
+        )
+    return ops.reshape(x, (-1, shape[-1]))
+
+
+def gram_side(matrix, mode):
+    """Returns `M` such that the penalty is on `M Mᵀ − I`.
+
+    `"columns"` gives `Wᵀ` (the n×n Gram of the neurons), `"rows"` gives `W`
+    (the d×d Gram of the rows) and `"auto"` the smaller of the two, the one
+    that can equal the identity.
+    """
+    dim, units = matrix.shape
+    if mode == "columns" or (mode == "auto" and units <= dim):
+        return ops.transpose(matrix)
+    return matrix

@@ -1,0 +1,206 @@
+import csv
+import os
+
+import keras
+import numpy as np
+from absl.testing import absltest
+from absl.testing import parameterized
+
+import keras_opt
+from keras_opt import callbacks
+from keras_opt import orthogonalizers
+from tests import test_case
+from tests.callbacks import _models
+from tests.energy_test import numpy_energy
+
+try:
+    from keras_opt.optimizers import StiefelSGD
+except ImportError:
+    StiefelSGD = None
+
+EXACT_MAPS = sorted(
+    name
+    for name in ("gram_schmidt", "householder", "lowdin", "cayley",
+                 "newton_schulz")
+    if orthogonalizers.get(name).is_exact
+)
+
+
+def kernel_energy(layer, **kwargs):
+    return numpy_energy(keras.ops.convert_to_numpy(layer.kernel), **kwargs)
+
+
+class EnergyMonitorTest(test_case.TestCase):
+    def test_values_reach_history_csv_logger_and_tensorboard(self):
+        model = _models.opt_model()
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        x, y = _models.data()
+        csv_path = os.path.join(self.get_temp_dir(), "log.csv")
+        log_dir = self.get_temp_dir()
+        history = model.fit(
+            x,
+            y,
+            epochs=2,
+            batch_size=16,
+            verbose=0,
+            callbacks=[
+                callbacks.EnergyMonitor(include_plain_layers=True),
+                callbacks.OrthogonalityMonitor(),
+                keras.callbacks.CSVLogger(csv_path),
+                keras.callbacks.TensorBoard(log_dir),
+            ],
+        )
+        keys = [
+            "energy/opt_conv",
+            "energy/opt_dense",
+            "energy/classifier",
+            "energy/opt_total",
+            "orthogonality/opt_conv",
+            "orthogonality/opt_dense",
+        ]
+        for key in keys:
+            self.assertLen(history.history[key], 2)
+        # Last epoch's values are those of the final weights.
+        for name in ("opt_conv", "opt_dense", "classifier"):
+            self.assertAllClose(
+                history.history[f"energy/{name}"][-1],
+                kernel_energy(model.get_layer(name)),
+                rtol=1e-5,
+            )
+        self.assertAllClose(
+            history.history["energy/opt_total"],
+            np.add(
+                history.history["energy/opt_conv"],
+                history.history["energy/opt_dense"],
+            ),
+            rtol=1e-6,
+        )
+        for name in ("opt_conv", "opt_dense"):
+            layer = model.get_layer(name)
+            rotation = keras.ops.convert_to_numpy(
+                layer.orthogonalizer(layer.rotation)
+            ).astype("float64")
+            gram = rotation.T @ rotation
+            error = np.max(np.abs(gram - np.eye(len(rotation))))
+            self.assertAllClose(
+                history.history[f"orthogonality/{name}"][-1], error, rtol=1e-6
+            )
+            self.assertLess(error, 1e-5)
+
+        with open(csv_path, newline="") as file:
+            rows = list(csv.DictReader(file))
+        self.assertLen(rows, 2)
+        for key in keys:
+            self.assertAllClose(
+                [float(row[key]) for row in rows], history.history[key],
+                rtol=1e-6,
+            )
+
+        scalars = _models.read_tensorboard_scalars(log_dir)
+        for key in keys:
+            self.assertAllClose(
+                scalars[f"train:epoch_{key}"], history.history[key], rtol=1e-6
+            )
+
+    @parameterized.parameters(*EXACT_MAPS, "stiefel")
+    def test_opt_energy_constant_through_fit_plain_energy_changes(
+        self, orthogonalizer
+    ):
+        if orthogonalizer == "stiefel" and StiefelSGD is None:
+            self.skipTest("keras_opt.optimizers.StiefelSGD is not available.")
+        model = _models.opt_model(orthogonalizer)
+        optimizer = (
+            StiefelSGD(0.1)
+            if orthogonalizer == "stiefel"
+            else keras.optimizers.SGD(0.1, momentum=0.9)
+        )
+        model.compile(optimizer=optimizer, loss="categorical_crossentropy")
+        x, y = _models.data()
+        before = {
+            name: {s: kernel_energy(model.get_layer(name), s=s) for s in (0, 2)}
+            for name in ("opt_conv", "opt_dense", "classifier")
+        }
+        rotations = [
+            keras.ops.convert_to_numpy(model.get_layer(n).rotation)
+            for n in ("opt_conv", "opt_dense")
+        ]
+        history = model.fit(
+            x,
+            y,
+            epochs=3,
+            batch_size=8,
+            verbose=0,
+            callbacks=[callbacks.EnergyMonitor(include_plain_layers=True)],
+        )
+        # Training did move the rotations.
+        for name, rotation in zip(("opt_conv", "opt_dense"), rotations):
+            moved = keras.ops.convert_to_numpy(model.get_layer(name).rotation)
+            self.assertGreater(np.max(np.abs(moved - rotation)), 1e-3)
+        for name in ("opt_conv", "opt_dense"):
+            self.assertAllClose(
+                history.history[f"energy/{name}"],
+                [before[name][2]] * 3,
+                rtol=1e-5,
+            )
+            self.assertAllClose(
+                kernel_energy(model.get_layer(name), s=0),
+                before[name][0],
+                rtol=1e-5,
+            )
+        changes = np.abs(
+            np.array(history.history["energy/classifier"])
+            / before["classifier"][2]
+            - 1.0
+        )
+        self.assertGreater(changes[-1], 1e-3)
+
+    def test_batch_frequency_and_epoch_frequency(self):
+        model = _models.opt_model()
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        x, y = _models.data()
+        monitor = callbacks.EnergyMonitor(frequency=2, update_freq="batch")
+        batch_logs = []
+        recorder = keras.callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs: batch_logs.append(
+                dict(logs)
+            )
+        )
+        history = model.fit(
+            x, y, epochs=2, batch_size=8, verbose=0,
+            callbacks=[monitor, recorder],
+        )
+        # 4 batches per epoch: batches 2 and 4 of each epoch carry values.
+        carrying = ["energy/opt_dense" in logs for logs in batch_logs]
+        self.assertEqual(carrying, [False, True, False, True] * 2)
+        self.assertLen(history.history["energy/opt_dense"], 2)
+
+        calls = []
+        monitor = callbacks.EnergyMonitor(frequency=3)
+        original = monitor.measure
+        monitor.measure = lambda: calls.append(1) or original()
+        history = model.fit(
+            x, y, epochs=5, verbose=0, callbacks=[monitor]
+        )
+        # Epochs 1 (first), 3 (frequency) and 5 (last) are computed.
+        self.assertLen(calls, 3)
+        self.assertLen(history.history["energy/opt_total"], 5)
+
+    def test_config_round_trip(self):
+        monitor = callbacks.EnergyMonitor(
+            s="a1", half_space=True, include_plain_layers=True, frequency=3,
+            update_freq="batch", chunk_size=128,
+        )
+        revived = callbacks.EnergyMonitor.from_config(monitor.get_config())
+        self.assertEqual(revived.get_config(), monitor.get_config())
+
+    def test_invalid_arguments(self):
+        with self.assertRaisesRegex(ValueError, "update_freq='step'"):
+            callbacks.EnergyMonitor(update_freq="step")
+        with self.assertRaisesRegex(ValueError, "frequency=0"):
+            callbacks.EnergyMonitor(frequency=0)
+        with self.assertRaisesRegex(ValueError, "Received: s=4"):
+            callbacks.EnergyMonitor(s=4)
+
+
+if __name__ == "__main__":
+    absltest.main()

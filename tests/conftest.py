@@ -1,0 +1,23 @@
+"""pytest setup shared by every test file.
+
+The MirroredStrategy tests need two logical CPUs, which TensorFlow only
+allows to be configured before it runs its first op. pytest imports every
+test module in one process, so configure them here, before any of them.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+
+if keras.backend.backend() == "tensorflow":
+    import tensorflow as tf
+
+    try:
+        tf.config.set_logical_device_configuration(
+            tf.config.list_physical_devices("CPU")[0],
+            [tf.config.LogicalDeviceConfiguration()] * 2,
+        )
+    except RuntimeError:
+        pass

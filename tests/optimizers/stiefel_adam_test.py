@@ -1,0 +1,183 @@
+import keras
+import numpy as np
+from absl.testing import absltest
+from absl.testing import parameterized
+
+from keras_opt import optimizers
+from keras_opt import stiefel
+from tests import test_case
+from tests.optimizers import stiefel_sgd_test
+
+RUN_SLOW = stiefel_sgd_test.RUN_SLOW
+
+
+def cayley_adam_steps(x, grads, lr, beta_1, beta_2, epsilon, retraction):
+    """Numpy Cayley Adam (Li, Li & Todorovic 2020, official code's form)."""
+    m = np.zeros_like(x)
+    v = 0.0
+    for t, g in enumerate(grads, start=1):
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * np.sum(g**2)
+        m_hat = m / (1 - beta_1**t)
+        r = np.sqrt(v / (1 - beta_2**t)) + epsilon
+        w_hat = m_hat @ x.T - 0.5 * x @ (x.T @ m_hat @ x.T)
+        w = -(w_hat - w_hat.T) / r
+        alpha = min(lr, 1.0 / (np.linalg.norm(w) + 1e-8))
+        tangent = w @ x
+        if retraction == "cayley":
+            y = x + alpha * tangent
+            y = x + alpha / 2 * w @ (x + y)
+            x_new = x + alpha / 2 * w @ (x + y)
+        else:
+            q, rr = np.linalg.qr(x + alpha * tangent)
+            x_new = q * np.where(np.diag(rr) < 0, -1.0, 1.0)
+        m = -tangent * r * (1 - beta_1**t)
+        x = x_new
+    return x, m, v
+
+
+class StiefelAdamTest(test_case.TestCase):
+    @parameterized.named_parameters(
+        ("cayley_square", "cayley", 6, 6),
+        ("cayley_tall", "cayley", 7, 4),
+        ("qr_tall", "qr", 7, 4),
+    )
+    def test_steps_match_numpy_cayley_adam(self, retraction, n, p):
+        rng = np.random.default_rng(1)
+        x0 = stiefel_sgd_test.random_stiefel(rng, n, p)
+        grads = [rng.standard_normal((n, p)) for _ in range(3)]
+        variable = stiefel.mark_stiefel(keras.Variable(x0, dtype="float64"))
+        optimizer = optimizers.StiefelAdam(
+            learning_rate=0.03125, retraction=retraction, drift_tolerance=1.0
+        )
+        optimizer.build([variable])
+        if retraction == "cayley":
+            optimizer._drifts[0].assign(0.0)
+        for g in grads:
+            optimizer.apply([keras.ops.convert_to_tensor(g)], [variable])
+        x, m, v = cayley_adam_steps(
+            x0, grads, 0.03125, 0.9, 0.999, 1e-7, retraction
+        )
+        self.assertAllClose(variable, x, atol=1e-12, rtol=0)
+        self.assertAllClose(optimizer._momentums[0], m, atol=1e-11, rtol=0)
+        self.assertAllClose(optimizer._velocities[0], v, atol=0, rtol=1e-6)
+
+    @parameterized.named_parameters(
+        ("adam", None, False),
+        ("amsgrad", None, True),
+        ("adamw", 0.004, False),
+    )
+    def test_untagged_variables_match_keras_adam(self, weight_decay, amsgrad):
+        rng = np.random.default_rng(3)
+        values = [
+            rng.standard_normal((5, 3)).astype("float32"),
+            rng.standard_normal((3,)).astype("float32"),
+        ]
+        rotation = stiefel.mark_stiefel(
+            keras.Variable(np.eye(4, dtype="float32"))
+        )
+        ours = [keras.Variable(v) for v in values]
+        theirs = [keras.Variable(v) for v in values]
+        optimizer = optimizers.StiefelAdam(
+            learning_rate=0.01, amsgrad=amsgrad, weight_decay=weight_decay
+        )
+        if weight_decay is None:
+            reference = keras.optimizers.Adam(
+                learning_rate=0.01, amsgrad=amsgrad
+            )
+        else:
+            reference = keras.optimizers.AdamW(
+                learning_rate=0.01, weight_decay=weight_decay
+            )
+        for _ in range(5):
+            grads = [
+                rng.standard_normal(v.shape).astype("float32") for v in values
+            ]
+            optimizer.apply(
+                [rng.standard_normal((4, 4)).astype("float32")] + grads,
+                [rotation] + ours,
+            )
+            reference.apply(grads, theirs)
+        for a, b in zip(ours, theirs):
+            self.assertAllClose(a, b, atol=1e-7, rtol=0)
+        self.assertOrthonormal(rotation)
+
+    def test_weight_decay_never_touches_stiefel_variables(self):
+        rng = np.random.default_rng(4)
+        x0 = stiefel_sgd_test.random_stiefel(rng, 5, 5).astype("float32")
+        grads = [rng.standard_normal((5, 5)).astype("f4") for _ in range(3)]
+        results = []
+        for weight_decay in (None, 0.5):
+            variable = stiefel.mark_stiefel(keras.Variable(x0))
+            optimizer = optimizers.StiefelAdam(
+                learning_rate=0.1, weight_decay=weight_decay
+            )
+            for g in grads:
+                optimizer.apply([g], [variable])
+            results.append(keras.ops.convert_to_numpy(variable))
+        self.assertAllEqual(results[0], results[1])
+
+    @parameterized.named_parameters(("cayley", "cayley"), ("qr", "qr"))
+    def test_fit_1000_steps_d64(self, retraction):
+        optimizer = optimizers.StiefelAdam(
+            learning_rate=0.01,
+            rotation_learning_rate=0.5,
+            retraction=retraction,
+        )
+        model = stiefel_sgd_test.fit_ogd_layer(optimizer, 64)
+        rotation = model.layers[0].rotation
+        self.assertOrthonormal(rotation, atol=1e-5)
+        self.assertGreater(np.max(np.abs(rotation.numpy() - np.eye(64))), 0.3)
+
+    def test_fit_1000_steps_d64_drifts_without_control(self):
+        optimizer = optimizers.StiefelAdam(
+            learning_rate=0.01, rotation_learning_rate=0.5, drift_tolerance=1e9
+        )
+        model = stiefel_sgd_test.fit_ogd_layer(optimizer, 64)
+        error = stiefel_sgd_test.orthogonality_error(model.layers[0].rotation)
+        self.assertGreater(error, 1e-5)
+
+    @parameterized.named_parameters(("cayley", "cayley"), ("qr", "qr"))
+    @absltest.skipUnless(RUN_SLOW, "set KERAS_OPT_RUN_SLOW_TESTS=1 to run")
+    def test_fit_1000_steps_d576(self, retraction):
+        optimizer = optimizers.StiefelAdam(
+            learning_rate=0.01,
+            rotation_learning_rate=0.5,
+            retraction=retraction,
+        )
+        model = stiefel_sgd_test.fit_ogd_layer(optimizer, 576)
+        self.assertOrthonormal(model.layers[0].rotation, atol=1e-5)
+
+    def test_invalid_arguments(self):
+        with self.assertRaisesRegex(ValueError, "beta_1=1.0"):
+            optimizers.StiefelAdam(beta_1=1.0)
+        with self.assertRaisesRegex(ValueError, "beta_2=-0.5"):
+            optimizers.StiefelAdam(beta_2=-0.5)
+        with self.assertRaisesRegex(ValueError, "epsilon=-1"):
+            optimizers.StiefelAdam(epsilon=-1)
+        with self.assertRaisesRegex(ValueError, "learning_rate=-0.001"):
+            optimizers.StiefelAdam(learning_rate=-0.001)
+        with self.assertRaisesRegex(ValueError, "retraction='svd'"):
+            optimizers.StiefelAdam(retraction="svd")
+
+    def test_get_config(self):
+        schedule = keras.optimizers.schedules.ExponentialDecay(0.02, 100, 0.5)
+        optimizer = optimizers.StiefelAdam(
+            learning_rate=keras.optimizers.schedules.CosineDecay(1e-3, 1000),
+            rotation_learning_rate=schedule,
+            beta_1=0.8,
+            amsgrad=True,
+            weight_decay=0.01,
+        )
+        revived = self.run_serialization_test(optimizer)
+        self.assertIsInstance(revived, optimizers.StiefelAdam)
+        self.assertIsInstance(
+            revived._rotation_learning_rate,
+            keras.optimizers.schedules.ExponentialDecay,
+        )
+        self.assertEqual(revived.beta_1, 0.8)
+        self.assertTrue(revived.amsgrad)
+
+
+if __name__ == "__main__":
+    absltest.main()

@@ -1,0 +1,70 @@
+"""Runs the ```python snippets of README.md, in order, in one namespace."""
+
+import contextlib
+import io
+import os
+import re
+
+import numpy as np
+from absl.testing import absltest
+
+from tests import test_case
+
+README = os.path.join(os.path.dirname(__file__), os.pardir, "README.md")
+
+
+def python_blocks(text):
+    """Returns the bodies of the ```python fenced blocks of a markdown text."""
+    return re.findall(r"^```python\n(.*?)^```$", text, re.S | re.M)
+
+
+class ReadmeTest(test_case.TestCase):
+    def test_python_blocks_are_found(self):
+        text = "a\n```python\nx = 1\n```\n```sh\nls\n```\n```python\ny\n```\n"
+        self.assertEqual(python_blocks(text), ["x = 1\n", "y\n"])
+
+    def test_quickstart_has_two_commands(self):
+        with open(README, encoding="utf-8") as f:
+            text = f.read()
+        quickstart = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+        shell = re.findall(r"^```sh\n(.*?)^```$", quickstart, re.S | re.M)
+        self.assertLen(shell, 1)
+        commands = [line.split("#")[0].strip() for line in shell[0].split("\n")]
+        commands = [command for command in commands if command]
+        self.assertEqual(
+            commands, ["./scripts/run_main.sh", "./scripts/run_tests.sh"]
+        )
+        root = os.path.dirname(README)
+        for command in commands:
+            self.assertTrue(os.access(os.path.join(root, command), os.X_OK))
+
+    def test_snippets_run(self):
+        with open(README, encoding="utf-8") as f:
+            blocks = python_blocks(f.read())
+        self.assertGreaterEqual(len(blocks), 4)
+        namespace = {"__name__": "readme"}
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output):
+            for index, block in enumerate(blocks):
+                code = compile(block, f"README.md python block {index}", "exec")
+                exec(code, namespace)
+
+        # The invariants the tour describes.
+        self.assertEqual(tuple(namespace["W"].shape), (144, 10))
+        self.assertOrthonormal(namespace["R"])
+        self.assertAllClose(
+            namespace["W"],
+            np.asarray(namespace["R"]) @ np.asarray(namespace["dense"].basis),
+            atol=1e-5,
+        )
+        self.assertOrthonormal(namespace["conv"].rotation)
+        self.assertAllClose(
+            namespace["energy_w"], namespace["energy_v"], rtol=1e-4
+        )
+        logs = namespace["history"].history
+        self.assertIn("loss", logs)
+        self.assertGreater(len(logs), 1)  # the callbacks added their scalars
+
+
+if __name__ == "__main__":
+    absltest.main()
