@@ -5,6 +5,8 @@ import math
 import numpy as np
 from keras import ops
 
+from keras_opt import linalg
+
 ENERGY_TYPES = ("0", "1", "2", "a0", "a1", "a2")
 
 # Offset added to the normalised angle by the MHE code so that `a0`, `a1`
@@ -90,18 +92,9 @@ def hyperspherical_energy(
         Over-Parameterized Training", CVPR 2021 (arXiv:2004.04690).
     """
     s = check_arguments(s, half_space, epsilon, chunk_size)
-    x = ops.convert_to_tensor(weights)
-    if x.dtype != "float64":
-        x = ops.cast(x, "float32")
-    shape = tuple(x.shape)
-    if len(shape) < 2 or any(dim is None for dim in shape):
-        raise ValueError(
-            "Invalid value for argument `weights`. Expected a kernel of rank "
-            ">= 2 with a fully known shape (neurons on the last axis). "
-            f"Received: weights.shape={shape}"
-        )
-    num_neurons = shape[-1]
-    dim = int(math.prod(shape[:-1]))
+    w = linalg.fold_kernel(weights, "weights")
+    shape = tuple(ops.shape(weights))
+    dim, num_neurons = w.shape
     total = 2 * num_neurons if half_space else num_neurons
     if total < 2 or dim < 1:
         raise ValueError(
@@ -110,12 +103,11 @@ def hyperspherical_energy(
             f"weights.shape={shape} with half_space={half_space}"
         )
 
-    w = ops.reshape(x, (dim, num_neurons))
     squared_norms = ops.sum(ops.square(w), axis=0)
     units = ops.transpose(w / ops.sqrt(squared_norms + epsilon)[None, :])
     if chunk_size is None:
         chunk_size = _DEFAULT_CHUNK_SIZE
-    pair_sum = _make_pair_sum(s, half_space, chunk_size, x.dtype)(units)
+    pair_sum = _make_pair_sum(s, half_space, chunk_size, w.dtype)(units)
     if not half_space:
         return pair_sum / (num_neurons * (num_neurons - 1) / 2)
     # Among W and -W each pair (w_i, w_j), i < j, appears twice with c and

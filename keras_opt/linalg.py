@@ -35,6 +35,34 @@ def eye_like(x):
     return ops.eye(x.shape[-1], dtype=x.dtype)
 
 
+def fold_kernel(kernel, name="kernel"):
+    """Folds a kernel of rank >= 2 into its `(d, n)` matrix of neurons.
+
+    The neurons are the last axis, as in every Keras Dense and Conv kernel;
+    the other axes are flattened in order (the OPT layout). Float64 stays
+    float64, any other dtype is computed in float32.
+
+    Args:
+        kernel: A tensor of rank >= 2 with a fully known shape.
+        name: The argument name to use in the error message.
+
+    Returns:
+        A tensor of shape `(prod(kernel.shape[:-1]), kernel.shape[-1])`.
+    """
+    x = _as_tensor(kernel)
+    if x.dtype != "float64":
+        x = ops.cast(x, "float32")
+    shape = tuple(x.shape)
+    if len(shape) < 2 or any(dim is None for dim in shape):
+        raise ValueError(
+            f"Invalid value for argument `{name}`. Expected a kernel of rank "
+            ">= 2 with a fully known shape (neurons on the last axis), such "
+            "as a Dense or Conv1D/2D/3D kernel. Received: "
+            f"{name}.shape={shape}"
+        )
+    return ops.reshape(x, (-1, shape[-1]))
+
+
 def orthogonality_error(x):
     """Returns `max |XᵀX − I|` of each matrix in `x`, shape `x.shape[:-2]`."""
     x = _as_tensor(x)

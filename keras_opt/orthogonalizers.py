@@ -92,17 +92,25 @@ class Orthogonalizer:
         return cls(**config)
 
 
-def _validate_epsilon(epsilon):
-    if not isinstance(epsilon, (int, float)) or not 0 <= epsilon < 1:
-        raise ValueError(
-            "Invalid value for argument `epsilon`. Expected a float in "
-            f"[0, 1). Received: epsilon={epsilon!r}"
-        )
-    return float(epsilon)
+class _GuardedMap(Orthogonalizer):
+    """A map whose gradient guards its divisions by a relative `epsilon`."""
+
+    is_exact = True
+
+    def __init__(self, epsilon=1e-6):
+        if not isinstance(epsilon, (int, float)) or not 0 <= epsilon < 1:
+            raise ValueError(
+                "Invalid value for argument `epsilon`. Expected a float in "
+                f"[0, 1). Received: epsilon={epsilon!r}"
+            )
+        self.epsilon = float(epsilon)
+
+    def get_config(self):
+        return {"epsilon": self.epsilon}
 
 
 @keras.saving.register_keras_serializable(package="keras_opt")
-class GramSchmidt(Orthogonalizer):
+class GramSchmidt(_GuardedMap):
     """Gram–Schmidt orthonormalization of the rows of P (`"gs"`).
 
     See `keras_opt.linalg.gram_schmidt`. Scale-invariant: weight decay on P
@@ -112,23 +120,15 @@ class GramSchmidt(Orthogonalizer):
         epsilon: Relative guard of the gradient at rank-deficient P.
     """
 
-    is_exact = True
-
-    def __init__(self, epsilon=1e-6):
-        self.epsilon = _validate_epsilon(epsilon)
-
     def __call__(self, matrix):
         return linalg.gram_schmidt(matrix, epsilon=self.epsilon)
 
     def rotate(self, matrix, basis):
         return linalg.gram_schmidt_rotate(matrix, basis, epsilon=self.epsilon)
 
-    def get_config(self):
-        return {"epsilon": self.epsilon}
-
 
 @keras.saving.register_keras_serializable(package="keras_opt")
-class Householder(Orthogonalizer):
+class Householder(_GuardedMap):
     """Householder QR factor of the columns of P (`"hr"`).
 
     See `keras_opt.linalg.householder`: the official sign convention, with a
@@ -138,23 +138,15 @@ class Householder(Orthogonalizer):
         epsilon: Relative guard of the gradient at rank-deficient P.
     """
 
-    is_exact = True
-
-    def __init__(self, epsilon=1e-6):
-        self.epsilon = _validate_epsilon(epsilon)
-
     def __call__(self, matrix):
         return linalg.householder(matrix, epsilon=self.epsilon)
 
     def rotate(self, matrix, basis):
         return linalg.householder_rotate(matrix, basis, epsilon=self.epsilon)
 
-    def get_config(self):
-        return {"epsilon": self.epsilon}
-
 
 @keras.saving.register_keras_serializable(package="keras_opt")
-class Lowdin(Orthogonalizer):
+class Lowdin(_GuardedMap):
     """Löwdin symmetric orthogonalization `P (PᵀP)^(-1/2)` (`"ls"`).
 
     See `keras_opt.linalg.lowdin`: an SVD forward pass with the closed-form
@@ -165,17 +157,10 @@ class Lowdin(Orthogonalizer):
         epsilon: Relative guard of `σ_i + σ_j` in the gradient.
     """
 
-    is_exact = True
     supports_jit = False
-
-    def __init__(self, epsilon=1e-6):
-        self.epsilon = _validate_epsilon(epsilon)
 
     def __call__(self, matrix):
         return linalg.lowdin(matrix, epsilon=self.epsilon)
-
-    def get_config(self):
-        return {"epsilon": self.epsilon}
 
 
 @keras.saving.register_keras_serializable(package="keras_opt")

@@ -29,24 +29,6 @@ def validate_mode(mode):
     return mode
 
 
-def as_matrix(x, name):
-    """Folds a kernel of any rank >= 2 into `(d, n)`, float32 or float64.
-
-    The neurons are the last axis, as in every Keras Dense and Conv kernel.
-    """
-    x = ops.convert_to_tensor(x)
-    if x.dtype != "float64":
-        x = ops.cast(x, "float32")
-    shape = tuple(x.shape)
-    if len(shape) < 2 or any(dim is None for dim in shape):
-        raise ValueError(
-            f"{name} expects a kernel of rank >= 2 with a fully known shape "
-            "(neurons on the last axis), such as a Dense or Conv1D/2D/3D "
-            f"kernel. Received: shape={shape}"
-        )
-    return ops.reshape(x, (-1, shape[-1]))
-
-
 def gram_side(matrix, mode):
     """Returns `M` such that the penalty is on `M Mᵀ − I`.
 

@@ -3,6 +3,7 @@
 import keras
 
 from keras_opt import energy
+from keras_opt import linalg
 from keras_opt.regularizers import _kernel
 
 
@@ -55,7 +56,7 @@ class MHE(keras.regularizers.Regularizer):
         self.chunk_size = chunk_size
 
     def __call__(self, x):
-        matrix = _kernel.as_matrix(x, "MHE")
+        matrix = linalg.fold_kernel(x, "x")
         return self.factor * energy.hyperspherical_energy(
             matrix,
             s=self.s,

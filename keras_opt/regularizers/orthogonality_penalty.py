@@ -61,7 +61,7 @@ class OrthogonalityPenalty(keras.regularizers.Regularizer):
         self.mode = _kernel.validate_mode(mode)
 
     def __call__(self, x):
-        matrix = _kernel.as_matrix(x, "OrthogonalityPenalty")
+        matrix = linalg.fold_kernel(x, "x")
         side = _kernel.gram_side(matrix, self.mode)
         return self.factor * linalg.orthogonality_penalty(
             side, squared=self.squared

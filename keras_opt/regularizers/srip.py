@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_opt import linalg
 from keras_opt.regularizers import _kernel
 
 
@@ -79,7 +80,7 @@ class SRIP(keras.regularizers.Regularizer):
         )
 
     def __call__(self, x):
-        matrix = _kernel.as_matrix(x, "SRIP")
+        matrix = linalg.fold_kernel(x, "x")
         side = _kernel.gram_side(matrix, self.mode)
         size = side.shape[0]
         residual = ops.matmul(side, ops.transpose(side)) - ops.eye(
