@@ -352,6 +352,12 @@ def lowdin(x, epsilon=1e-6):
     return polar(_as_tensor(x))
 
 
+def _cayley_skew(x):
+    """`S = triu(P) − triu(P)ᵀ`, the skew matrix of the official CP map."""
+    upper = ops.triu(_as_tensor(x))
+    return upper - transpose(upper)
+
+
 def cayley(x):
     """The Cayley transform of the skew part of the upper triangle.
 
@@ -367,10 +373,8 @@ def cayley(x):
     Returns:
         Orthogonal matrices of shape `(..., d, d)` with determinant 1.
     """
-    x = _as_tensor(x)
-    upper = ops.triu(x)
-    s = upper - transpose(upper)
-    eye = eye_like(x)
+    s = _cayley_skew(x)
+    eye = eye_like(s)
     # (I + S)(I − S)^-1 = (I − S)^-1 (I + S) since both are functions of S.
     return ops.linalg.solve(eye - s, eye + s)
 
@@ -389,11 +393,9 @@ def cayley_rotate(x, basis):
     Returns:
         A tensor of shape `(..., d, n)`.
     """
-    x = _as_tensor(x)
+    s = _cayley_skew(x)
     basis = _as_tensor(basis)
-    upper = ops.triu(x)
-    s = upper - transpose(upper)
-    return ops.linalg.solve(eye_like(x) - s, basis + ops.matmul(s, basis))
+    return ops.linalg.solve(eye_like(s) - s, basis + ops.matmul(s, basis))
 
 
 def newton_schulz_iterations(dimension, max_condition=1e4, tolerance=1e-6):

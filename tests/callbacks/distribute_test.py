@@ -1,7 +1,6 @@
 """The monitors under MirroredStrategy on 2 logical CPUs (TF backend only)."""
 
 import keras
-import numpy as np
 from absl.testing import absltest
 
 if keras.backend.backend() == "tensorflow":

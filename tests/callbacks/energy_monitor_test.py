@@ -6,7 +6,6 @@ import numpy as np
 from absl.testing import absltest
 from absl.testing import parameterized
 
-import keras_opt
 from keras_opt import callbacks
 from keras_opt import orthogonalizers
 from tests import test_case

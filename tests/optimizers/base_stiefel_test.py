@@ -10,7 +10,6 @@ from absl.testing import parameterized
 import keras_opt
 from keras_opt import optimizers
 from keras_opt import stiefel
-from keras_opt.optimizers import base_stiefel
 from tests import test_case
 
 
@@ -82,7 +81,7 @@ class BaseStiefelTest(test_case.TestCase):
         )
         optimizer = optimizers.StiefelAdam()
         with self.assertRaisesRegex(
-            ValueError, re.escape(f"'bad'") + ".*" + re.escape(
+            ValueError, re.escape("'bad'") + ".*" + re.escape(
                 f"Received: shape={tuple(shape)}"
             )
         ):

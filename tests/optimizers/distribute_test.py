@@ -1,5 +1,4 @@
 import keras
-import numpy as np
 from absl.testing import absltest
 from absl.testing import parameterized
 
