@@ -45,7 +45,7 @@ def optimizer_steps(dims, repeats):
     import tensorflow as tf
 
     from keras_opt import optimizers
-    from keras_opt import stiefel
+    from keras_opt import variable_tags
 
     rows = []
     for dim in dims:
@@ -56,7 +56,7 @@ def optimizer_steps(dims, repeats):
         )
         for cls in (optimizers.StiefelSGD, optimizers.StiefelAdam):
             for retraction in ("cayley", "qr"):
-                variable = stiefel.mark_stiefel(keras.Variable(x0))
+                variable = variable_tags.mark_stiefel(keras.Variable(x0))
                 optimizer = cls(learning_rate=0.02, retraction=retraction)
                 optimizer.build([variable])
 

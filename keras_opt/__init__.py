@@ -11,7 +11,9 @@ Modules:
 - `keras_opt.regularizers`: the paper's baseline penalties (OR, SRIP, MHE).
 - `keras_opt.baselines`: the paper's baselines by name.
 - `keras_opt.plot`: training-dynamics figures (needs matplotlib).
-- `keras_opt.linalg`, `keras_opt.stiefel`: the math and the variable tags.
+- `keras_opt.linalg`, `keras_opt.stiefel`: the math (orthogonalization maps,
+  Stiefel geometry).
+- `keras_opt.variable_tags`: the tags that mark Stiefel variables.
 """
 
 from keras_opt import baselines
@@ -24,4 +26,5 @@ from keras_opt import orthogonalizers
 from keras_opt import plot
 from keras_opt import regularizers
 from keras_opt import stiefel
+from keras_opt import variable_tags
 from keras_opt.version import __version__

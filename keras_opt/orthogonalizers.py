@@ -246,8 +246,8 @@ class Stiefel(_IdentityMap):
 
     This is the paper's OGD (`"ogd"`): no map in the forward pass, the
     rotation starts at the identity and is tagged with
-    `keras_opt.stiefel.mark_stiefel`, so that `keras_opt.optimizers.StiefelSGD`
-    or `StiefelAdam` update it on the Stiefel manifold. Other optimizers
+    `keras_opt.variable_tags.mark_stiefel`, so that
+    `keras_opt.optimizers.StiefelSGD` or `StiefelAdam` update it on the Stiefel manifold. Other optimizers
     would train it as an unconstrained matrix (UPT); layers warn about that.
     """
 

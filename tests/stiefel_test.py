@@ -1,88 +1,139 @@
-import warnings
-
-import keras
 import numpy as np
 from absl.testing import absltest
 from absl.testing import parameterized
 
-import keras_opt
-from keras_opt import optimizers
 from keras_opt import stiefel
 from tests import test_case
 
 
-def guarded_variable():
-    variable = keras.Variable(np.eye(4, dtype="float32"), name="guarded")
-    variable.constraint = stiefel.StiefelGuard()
-    return stiefel.mark_stiefel(variable)
+def random_stiefel(rng, n, p):
+    q, r = np.linalg.qr(rng.standard_normal((n, p)))
+    return q * np.sign(np.diag(r))
 
 
-def stiefel_warnings(caught):
-    return [w for w in caught if "does not handle Stiefel" in str(w.message)]
+def qf(y):
+    q, r = np.linalg.qr(y)
+    return q * np.where(np.diag(r) < 0, -1.0, 1.0)
+
+
+def skew_generator(x, m):
+    w_hat = m @ x.T - 0.5 * x @ (x.T @ m @ x.T)
+    return w_hat - w_hat.T
+
+
+def project_tangent(x, m):
+    xtm = x.T @ m
+    return m - x @ (0.5 * (xtm + xtm.T))
+
+
+def orthogonality_error(x):
+    x = np.asarray(x, dtype=np.float64)
+    return np.max(np.abs(x.T @ x - np.eye(x.shape[1])))
+
+
+SHAPES = (("square", 6, 6), ("tall", 7, 4))
 
 
 class StiefelTest(test_case.TestCase):
-    def setUp(self):
-        super().setUp()
-        stiefel._reset_unhandled_warning()
+    @parameterized.named_parameters(*SHAPES)
+    def test_project_tangent(self, n, p):
+        rng = np.random.default_rng(0)
+        x = random_stiefel(rng, n, p)
+        m = rng.standard_normal((n, p))
+        tangent = stiefel.project_tangent(x, m)
+        self.assertAllClose(tangent, project_tangent(x, m), atol=1e-12)
+        xtt = x.T @ np.asarray(tangent)
+        self.assertAllClose(xtt, -xtt.T, atol=1e-12)
+        # A projection: a tangent vector is left unchanged.
+        self.assertAllClose(
+            stiefel.project_tangent(x, tangent), tangent, atol=1e-12
+        )
+        if n > p:
+            # The normal part (I − XXᵀ)M is kept, unlike M − XXᵀM.
+            self.assertGreater(
+                np.max(np.abs(np.asarray(tangent) - (m - x @ (x.T @ m)))),
+                0.1,
+            )
 
-    def test_tags(self):
-        variable = keras.Variable(np.eye(3, dtype="float32"))
-        self.assertFalse(stiefel.is_stiefel(variable))
-        self.assertFalse(stiefel.is_handled(variable))
-        self.assertIs(stiefel.mark_stiefel(variable), variable)
-        self.assertIs(stiefel.mark_handled(variable), variable)
-        self.assertTrue(stiefel.is_stiefel(variable))
-        self.assertTrue(stiefel.is_handled(variable))
+    @parameterized.named_parameters(*SHAPES)
+    def test_skew_generator(self, n, p):
+        rng = np.random.default_rng(1)
+        x = random_stiefel(rng, n, p)
+        m = rng.standard_normal((n, p))
+        w = np.asarray(stiefel.skew_generator(x, m))
+        self.assertAllClose(w, skew_generator(x, m), atol=1e-12)
+        self.assertAllClose(w, -w.T, atol=1e-12)
+        # W X is a tangent vector at X.
+        xtwx = x.T @ w @ x
+        self.assertAllClose(xtwx, -xtwx.T, atol=1e-12)
 
-    def test_guard_returns_value_unchanged(self):
-        variable = guarded_variable()
-        stiefel.mark_handled(variable)
-        value = stiefel.StiefelGuard()(variable)
-        self.assertAllEqual(value, np.eye(4))
-        self.run_serialization_test(stiefel.StiefelGuard())
+    def test_step_size(self):
+        skew = np.array([[0.0, 3.0], [-3.0, 0.0]])
+        norm = np.sqrt(18.0)
+        self.assertAllClose(stiefel.step_size(0.1, skew), 0.1, atol=0)
+        # The cap 1/‖W‖ is active for a large learning rate.
+        self.assertAllClose(
+            stiefel.step_size(10.0, skew), 1.0 / (norm + 1e-8), atol=1e-15
+        )
 
-    def test_guard_warns_once_with_euclidean_optimizer(self):
-        variable = guarded_variable()
-        optimizer = keras.optimizers.SGD(0.1)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            optimizer.apply([np.ones((4, 4), "float32")], [variable])
-            optimizer.apply([np.ones((4, 4), "float32")], [variable])
-        caught = stiefel_warnings(caught)
-        self.assertLen(caught, 1)
-        self.assertIn("'guarded'", str(caught[0].message))
-        self.assertIn("UPT", str(caught[0].message))
-        self.assertIn("StiefelSGD", str(caught[0].message))
+    @parameterized.named_parameters(*SHAPES)
+    def test_cayley_retraction(self, n, p):
+        rng = np.random.default_rng(2)
+        x = random_stiefel(rng, n, p)
+        w = skew_generator(x, rng.standard_normal((n, p)))
+        alpha = 0.5 / np.linalg.norm(w)
+        y, drift = stiefel.cayley_retraction(x, w, alpha)
+        expected = x + alpha * w @ x
+        expected = x + alpha / 2 * w @ (x + expected)
+        expected = x + alpha / 2 * w @ (x + expected)
+        self.assertAllClose(y, expected, atol=1e-12, rtol=0)
+        y_with_tangent, _ = stiefel.cayley_retraction(x, w, alpha, w @ x)
+        self.assertAllClose(y_with_tangent, y, atol=1e-15, rtol=0)
+        # The exact Cayley point is O(α⁴) away.
+        eye = np.eye(n)
+        exact = np.linalg.solve(eye - alpha / 2 * w, (eye + alpha / 2 * w) @ x)
+        self.assertLess(np.max(np.abs(np.asarray(y) - exact)), 1e-2)
+        self.assertLess(orthogonality_error(exact), 1e-12)
+        # The drift estimate bounds the drift, within a factor of 10.
+        error = orthogonality_error(y)
+        self.assertGreater(error, 1e-6)
+        self.assertGreater(float(drift), error)
+        self.assertLess(float(drift), 10 * error)
 
-    def test_guard_silent_with_stiefel_optimizer(self):
-        variable = guarded_variable()
-        optimizer = optimizers.StiefelSGD(0.1)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            optimizer.apply([np.ones((4, 4), "float32")], [variable])
-        self.assertEqual(stiefel_warnings(caught), [])
-        self.assertOrthonormal(variable)
+    @parameterized.named_parameters(*SHAPES)
+    def test_qr_retraction(self, n, p):
+        rng = np.random.default_rng(3)
+        x = random_stiefel(rng, n, p)
+        w = skew_generator(x, rng.standard_normal((n, p)))
+        tangent = w @ x
+        alpha = 1.0 / np.linalg.norm(w)
+        expected = qf(x + alpha * tangent)
+        for nearly_orthonormal in (False, True):
+            y = stiefel.qr_retraction(x, tangent, alpha, nearly_orthonormal)
+            self.assertAllClose(y, expected, atol=1e-12, rtol=0)
 
     @parameterized.named_parameters(
-        ("sgd", keras.optimizers.SGD, 1),
-        ("stiefel_sgd", optimizers.StiefelSGD, 0),
+        ("square_householder", 6, 6, None),
+        ("tall_householder", 7, 4, None),
+        ("square_cholesky", 6, 6, 1e-3),
+        ("tall_cholesky", 7, 4, 1e-3),
+        ("tall_large_drift", 7, 4, 0.5),
     )
-    def test_guard_in_fit_with_loss_scale_optimizer(self, cls, num_warnings):
-        model = keras.Sequential(
-            [
-                keras.Input((4,)),
-                keras_opt.layers.OPTDense(2, orthogonalizer="ogd"),
-            ]
+    def test_reorthonormalize(self, n, p, drift):
+        rng = np.random.default_rng(4)
+        x0 = random_stiefel(rng, n, p)
+        x = x0 + 1e-3 * rng.standard_normal((n, p))
+        momentum = project_tangent(x0, rng.standard_normal((n, p)))
+        new_x, new_momentum = stiefel.reorthonormalize(x, momentum, drift)
+        expected_x = qf(x)
+        self.assertAllClose(new_x, expected_x, atol=1e-12, rtol=0)
+        self.assertLess(orthogonality_error(new_x), 1e-12)
+        self.assertAllClose(
+            new_momentum,
+            project_tangent(expected_x, momentum),
+            atol=1e-12,
+            rtol=0,
         )
-        optimizer = keras.optimizers.LossScaleOptimizer(cls(learning_rate=0.1))
-        model.compile(optimizer=optimizer, loss="mse")
-        x = np.ones((8, 4), "float32")
-        y = np.zeros((8, 2), "float32")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            model.fit(x, y, batch_size=4, epochs=2, verbose=0)
-        self.assertLen(stiefel_warnings(caught), num_warnings)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_opt import orthogonalizers
-from keras_opt import stiefel
+from keras_opt import variable_tags
 
 _KERNEL_ARGUMENTS = {
     "kernel_initializer": "basis_initializer",
@@ -142,11 +142,11 @@ class BaseOPT(keras.layers.Layer):
             shape=(fan_in, fan_in),
             initializer=self.rotation_initializer,
             regularizer=rotation_loss,
-            constraint=stiefel.StiefelGuard() if is_stiefel else None,
+            constraint=variable_tags.StiefelGuard() if is_stiefel else None,
             autocast=False,
         )
         if is_stiefel:
-            stiefel.mark_stiefel(self.rotation)
+            variable_tags.mark_stiefel(self.rotation)
         self.basis = self.add_weight(
             name="basis",
             shape=(fan_in, units),

@@ -1,22 +1,14 @@
-"""Shared machinery of the Stiefel optimizers (roles, rates, retractions)."""
+"""Shared machinery of the Stiefel optimizers: roles, slots, the step."""
+
+import warnings
 
 import keras
 from keras import ops
 
-from keras_opt import linalg
 from keras_opt import stiefel
+from keras_opt import variable_tags
 
 RETRACTIONS = ("cayley", "qr")
-
-# Per-step allowance for float rounding in the drift estimate of the Cayley
-# retraction. Measured rounding drift is 1e-9 per step (d = 64 to 1024,
-# float32), so this forces a re-orthonormalization at least every
-# `drift_tolerance / 1e-8` steps (200 with the defaults).
-_ROUNDING_ALLOWANCE = 1e-8
-_NORM_EPSILON = 1e-8
-# Below this drift estimate, X is re-orthonormalized by Cholesky-QR, above
-# it (and at the first step, whose drift slot starts at 1) by Householder QR.
-_CHOLESKY_QR_MAX_DRIFT = 0.1
 
 base_stiefel_keyword_args = """rotation_learning_rate: A float, a
             `keras.optimizers.schedules.LearningRateSchedule` instance, or
@@ -51,26 +43,32 @@ base_optimizer_keyword_args = """weight_decay: Float. If set,
             manifold, so re-orthonormalize them if you use it."""
 
 
-class BaseStiefelOptimizer(keras.optimizers.Optimizer):
-    """Base class of the Stiefel optimizers; not part of the public API.
+class StiefelOptimizerMixin:
+    """Adds Stiefel variables to a Keras optimizer; not part of the API.
 
-    Subclasses implement `_build_slots(variables)`,
-    `_euclidean_update_step(gradient, variable, learning_rate, index)` and
-    `_stiefel_update_step(gradient, variable, index)`.
+    Mixed in before a stock Keras optimizer (`class StiefelSGD(
+    StiefelOptimizerMixin, keras.optimizers.SGD)`). The roles are resolved
+    in `build()` from the tags of `keras_opt.variable_tags` (and
+    `add_stiefel_variables()`), by variable index. Every other variable is
+    left to the stock optimizer: its slots and `update_step` are Keras's.
+    A Stiefel variable gets none of the stock slots, only its own: a
+    momentum (`_stiefel_momentums`), the drift estimate of the Cayley
+    retraction (`_stiefel_drifts`) and what `_add_stiefel_slots` of the
+    subclass adds. A Stiefel step whose gradient has a non-finite entry is
+    skipped, in the graph.
+
+    Subclasses call `_init_stiefel()` after `super().__init__()` and
+    implement `_stiefel_direction(x, gradient, state)`.
     """
 
-    def __init__(
+    def _init_stiefel(
         self,
-        learning_rate,
-        rotation_learning_rate=None,
-        retraction="cayley",
-        drift_tolerance=2e-6,
-        reorthonormalize_every=None,
-        name=None,
-        **kwargs,
+        rotation_learning_rate,
+        retraction,
+        drift_tolerance,
+        reorthonormalize_every,
     ):
-        _check_learning_rate("learning_rate", learning_rate)
-        _check_learning_rate(
+        check_learning_rate(
             "rotation_learning_rate", rotation_learning_rate, allow_none=True
         )
         if retraction not in RETRACTIONS:
@@ -98,7 +96,6 @@ class BaseStiefelOptimizer(keras.optimizers.Optimizer):
                 "Expected None or an integer >= 1. Received: "
                 f"reorthonormalize_every={reorthonormalize_every!r}"
             )
-        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.retraction = retraction
         self.drift_tolerance = float(drift_tolerance)
         self.reorthonormalize_every = reorthonormalize_every
@@ -154,28 +151,142 @@ class BaseStiefelOptimizer(keras.optimizers.Optimizer):
     def build(self, variables):
         if self.built:
             return
-        super().build(variables)
         extra = set(self._extra_stiefel_keys)
         roles = []
         for variable in variables:
-            role = stiefel.is_stiefel(variable) or (
+            role = variable_tags.is_stiefel_variable(variable) or (
                 self._var_key(variable) in extra
             )
             if role:
                 _check_stiefel_variable(variable)
-                stiefel.mark_handled(variable)
+                variable_tags.mark_handled(variable)
             roles.append(role)
         self._stiefel_roles = tuple(roles)
-        self._build_slots(variables)
+        self._stiefel_momentums = [None] * len(variables)
+        self._stiefel_drifts = [None] * len(variables)
+        super().build(variables)
+        for index, variable in enumerate(variables):
+            if roles[index] and self._stiefel_momentums[index] is None:
+                self._add_stiefel_slots(variable, index)
+
+    def add_optimizer_variables(
+        self, trainable_variables, name, initializer="zeros"
+    ):
+        # The stock optimizer's `build()` makes its slots here, after
+        # `Optimizer.build()` (which makes the EMA averages of all variables)
+        # has set `self.built`. A Stiefel variable gets `None` instead of the
+        # stock slots (no d×d Adam moments for a rotation) and its own slots,
+        # made in its place so that the order of the optimizer variables,
+        # which `.keras` files and checkpoints rely on, is that of version
+        # 0.1 (except for `amsgrad=True`).
+        if not self.built or not any(self._stiefel_roles):
+            return super().add_optimizer_variables(
+                trainable_variables, name, initializer
+            )
+        names = [name] if isinstance(name, str) else list(name)
+        slots = tuple([] for _ in names)
+        for variable in trainable_variables:
+            index = self._get_variable_index(variable)
+            if self._stiefel_roles[index]:
+                if self._stiefel_momentums[index] is None:
+                    self._add_stiefel_slots(variable, index)
+                made = [None] * len(names)
+            else:
+                made = super().add_optimizer_variables(
+                    [variable], names, initializer
+                )
+                made = [slot[0] for slot in made]
+            for slot_list, slot in zip(slots, made):
+                slot_list.append(slot)
+        return slots[0] if isinstance(name, str) else slots
+
+    def _add_stiefel_slots(self, variable, index):
+        self._stiefel_momentums[index] = self.add_variable_from_reference(
+            variable, name="momentum"
+        )
+        self._add_stiefel_moment_slots(variable, index)
+        if self.retraction == "cayley":
+            # Starting at 1 ("unknown") re-orthonormalizes X at the first
+            # step, so a variable that starts off the manifold is fixed too.
+            self._stiefel_drifts[index] = self._add_scalar_slot(
+                variable, "drift", initializer="ones"
+            )
+
+    def _add_stiefel_moment_slots(self, variable, index):
+        """Makes the subclass's extra slots of a Stiefel variable."""
+
+    def _stiefel_state(self, index):
+        """The subclass's extra slots of a Stiefel variable, by name."""
+        return {}
+
+    def _stiefel_direction(self, x, gradient, state):
+        """Returns `(skew, tangent, new_state)` for one Stiefel step.
+
+        `state` holds the slots of the variable as tensors in the linalg
+        dtype (`"momentum"` and those of `_stiefel_state`); `new_state`
+        the same keys, with `"momentum"` the new (tangent) momentum.
+        """
+        raise NotImplementedError
 
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)
-        if self._stiefel_roles[index]:
-            self._stiefel_update_step(gradient, variable, index)
-        else:
-            self._euclidean_update_step(
-                gradient, variable, learning_rate, index
+        if not self._stiefel_roles[index]:
+            return super().update_step(gradient, variable, learning_rate)
+        dtype = linalg_dtype(variable.dtype)
+        slots = {"momentum": self._stiefel_momentums[index]}
+        slots.update(self._stiefel_state(index))
+        if self._stiefel_drifts[index] is not None:
+            slots["drift"] = self._stiefel_drifts[index]
+        state = {
+            key: ops.cast(ops.convert_to_tensor(slot), dtype)
+            for key, slot in slots.items()
+        }
+        if "drift" in state:
+            state["drift"] = ops.convert_to_tensor(slots["drift"])
+        x = ops.cast(ops.convert_to_tensor(variable), dtype)
+        gradient = ops.cast(gradient, dtype)
+        learning_rate = ops.cast(self._get_rotation_learning_rate(), dtype)
+        finite = ops.all(ops.isfinite(gradient))
+        new_x, new_state = ops.cond(
+            finite,
+            lambda: self._stiefel_step(x, gradient, state, learning_rate),
+            lambda: (x, state),
+        )
+        _warn_if_skipped(finite, self._trainable_variables[index])
+        for key, slot in slots.items():
+            self.assign(slot, ops.cast(new_state[key], slot.dtype))
+        self.assign(variable, ops.cast(new_x, variable.dtype))
+
+    def _stiefel_step(self, x, gradient, state, learning_rate):
+        skew, tangent, new_state = self._stiefel_direction(x, gradient, state)
+        alpha = stiefel.step_size(learning_rate, skew)
+        if self.retraction == "qr":
+            # Householder at the first step, in case X starts off the
+            # manifold; after that Y = (I + αW)X has cond(Y) <= √2.
+            new_x = ops.cond(
+                ops.equal(self.iterations, 0),
+                lambda: stiefel.qr_retraction(x, tangent, alpha),
+                lambda: stiefel.qr_retraction(
+                    x, tangent, alpha, nearly_orthonormal=True
+                ),
             )
+            return new_x, new_state
+        new_x, drift = stiefel.cayley_retraction(x, skew, alpha, tangent)
+        drift = state["drift"] + ops.cast(drift, "float32")
+        needed = ops.greater(drift, self.drift_tolerance)
+        if self.reorthonormalize_every is not None:
+            due = ops.equal(
+                ops.mod(self.iterations + 1, self.reorthonormalize_every), 0
+            )
+            needed = ops.logical_or(needed, due)
+        momentum = new_state["momentum"]
+        new_x, new_state["momentum"] = ops.cond(
+            needed,
+            lambda: stiefel.reorthonormalize(new_x, momentum, drift),
+            lambda: (new_x, momentum),
+        )
+        new_state["drift"] = ops.where(needed, 0.0, drift)
+        return new_x, new_state
 
     def _use_weight_decay(self, variable):
         if self._stiefel_roles[self._get_variable_index(variable)]:
@@ -203,58 +314,6 @@ class BaseStiefelOptimizer(keras.optimizers.Optimizer):
             initializer=initializer,
             name=f"{prefix}_{name}",
         )
-
-    def _add_drift_slot(self, variable):
-        # Starting at 1 ("unknown") re-orthonormalizes X at the first step,
-        # so a variable that starts slightly off the manifold is fixed too.
-        return self._add_scalar_slot(variable, "drift", initializer="ones")
-
-    def _retract(self, x, tangent, skew, alpha):
-        """Returns the retracted point and its drift estimate (or None)."""
-        if self.retraction == "qr":
-            y = x + alpha * tangent
-            # Householder at the first step, in case X starts off the
-            # manifold; after that Y = (I + αW)X has cond(Y) <= √2.
-            y = ops.cond(
-                ops.equal(self.iterations, 0),
-                lambda: linalg.sign_fixed_qr(y),
-                lambda: linalg.cholesky_qr(y),
-            )
-            return y, None
-        return _cayley_retraction(x, tangent, skew, alpha)
-
-    def _finish_stiefel_step(self, variable, index, x, momentum, drift):
-        """Re-orthonormalizes when needed, then writes X and the momentum."""
-        if drift is not None:
-            drift_slot = self._drifts[index]
-            drift = ops.convert_to_tensor(drift_slot) + ops.cast(
-                drift, "float32"
-            )
-            needed = ops.greater(drift, self.drift_tolerance)
-            if self.reorthonormalize_every is not None:
-                due = ops.equal(
-                    ops.mod(self.iterations + 1, self.reorthonormalize_every),
-                    0,
-                )
-                needed = ops.logical_or(needed, due)
-            x, momentum = ops.cond(
-                needed,
-                lambda: _reorthonormalize(x, momentum, drift),
-                lambda: (x, momentum),
-            )
-            self.assign(drift_slot, ops.where(needed, 0.0, drift))
-        slot = self._momentums[index]
-        self.assign(slot, ops.cast(momentum, slot.dtype))
-        self.assign(variable, ops.cast(x, variable.dtype))
-
-    def _build_slots(self, variables):
-        raise NotImplementedError
-
-    def _euclidean_update_step(self, gradient, variable, learning_rate, index):
-        raise NotImplementedError
-
-    def _stiefel_update_step(self, gradient, variable, index):
-        raise NotImplementedError
 
     def get_config(self):
         config = super().get_config()
@@ -294,57 +353,7 @@ def linalg_dtype(dtype):
     return "float64" if dtype == "float64" else "float32"
 
 
-def skew_generator(m, x):
-    """Returns `W = Ŵ − Ŵᵀ` with `Ŵ = M Xᵀ − ½ X (Xᵀ M Xᵀ)`.
-
-    Computed as `Ŵ = (M − ½ X (Xᵀ M)) Xᵀ`: three matrix products.
-    """
-    xtm = ops.matmul(linalg.transpose(x), m)
-    w_hat = ops.matmul(m - 0.5 * ops.matmul(x, xtm), linalg.transpose(x))
-    return w_hat - linalg.transpose(w_hat)
-
-
-def frobenius_norm(x):
-    return ops.sqrt(ops.sum(ops.square(x)))
-
-
-def step_size(learning_rate, skew):
-    """`α = min(lr, 1 / (‖W‖_F + 1e-8))`, OGD's adaptive step (q = ½)."""
-    return ops.minimum(
-        learning_rate, 1.0 / (frobenius_norm(skew) + _NORM_EPSILON)
-    )
-
-
-def _cayley_retraction(x, tangent, skew, alpha):
-    """Two fixed-point iterations of the Cayley transform, and their drift.
-
-    With `M = W X` and `Y₀ = X + α M`, the iterations `Y ← X + (α/2) W (X + Y)`
-    give exactly `Y₂ = X + α M + (α²/2) W M + (α³/4) W² M`; this form needs
-    the same three products and exposes `W² X = W M`. The exact Cayley point
-    differs by `(α⁴/8) W⁴ X + …`, so `Y₂ᵀY₂ − I ≈ −(α⁴/4) (W²X)ᵀ(W²X)`,
-    whose largest entry is on the diagonal. The estimate doubles it.
-    """
-    second = ops.matmul(skew, tangent)
-    third = ops.matmul(skew, second)
-    half = 0.5 * alpha
-    x_new = x + alpha * (tangent + half * (second + half * third))
-    column_norms = ops.sum(ops.square(second), axis=0)
-    drift = 0.5 * ops.square(ops.square(alpha)) * ops.max(column_norms)
-    return x_new, drift + _ROUNDING_ALLOWANCE
-
-
-def _reorthonormalize(x, momentum, drift):
-    x = ops.cond(
-        ops.less(drift, _CHOLESKY_QR_MAX_DRIFT),
-        lambda: linalg.cholesky_qr(x),
-        lambda: linalg.sign_fixed_qr(x),
-    )
-    xtm = ops.matmul(linalg.transpose(x), momentum)
-    momentum = momentum - ops.matmul(x, linalg.sym(xtm))
-    return x, momentum
-
-
-def _check_learning_rate(name, value, allow_none=False):
+def check_learning_rate(name, value, allow_none=False):
     if value is None and allow_none:
         return
     if isinstance(value, bool):
@@ -373,4 +382,23 @@ def _check_stiefel_variable(variable):
             f"Invalid Stiefel variable '{name}'. A Stiefel variable must be "
             "a 2-D matrix with at least as many rows as columns (a point X "
             f"with XᵀX = I). Received: shape={shape}"
+        )
+
+
+def _warn_if_skipped(finite, variable):
+    # Keras has no backend-neutral way to run Python at step time inside a
+    # compiled graph, so the warning is issued only where the step runs
+    # eagerly; in a graph the step is skipped without a warning.
+    try:
+        finite = bool(ops.convert_to_numpy(finite))
+    except Exception:
+        return
+    if not finite:
+        name = getattr(variable, "path", None) or variable.name
+        warnings.warn(
+            f"The gradient of the Stiefel variable '{name}' has a "
+            "non-finite entry (NaN or inf); the optimizer skipped its step, "
+            "leaving the variable and its optimizer slots unchanged.",
+            UserWarning,
+            stacklevel=2,
         )

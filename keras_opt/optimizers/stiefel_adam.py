@@ -3,20 +3,24 @@
 import keras
 from keras import ops
 
+from keras_opt import stiefel
 from keras_opt.optimizers import base_stiefel
 
 
 @keras.saving.register_keras_serializable(package="keras_opt")
-class StiefelAdam(base_stiefel.BaseStiefelOptimizer):
+class StiefelAdam(
+    base_stiefel.StiefelOptimizerMixin, keras.optimizers.Adam
+):
     """Cayley Adam on Stiefel variables, Adam (AdamW) on the rest.
 
     The Cayley Adam of Li, Li & Todorovic (2020), the adaptive sibling of
     OPT's OGD (`keras_opt.optimizers.StiefelSGD`). Variables tagged with
-    `keras_opt.stiefel.mark_stiefel` (the `rotation` of OPT layers with
-    `orthogonalizer="ogd"`) or passed to `add_stiefel_variables()` stay on
-    the Stiefel manifold `XᵀX = I`. Each keeps a bias-corrected first moment
-    and a single scalar second moment, the running mean of `‖G‖²_F`. With
-    `lr = rotation_learning_rate` and step count `t`:
+    `keras_opt.variable_tags.mark_stiefel` (the `rotation_parameter` of OPT
+    layers with `orthogonalizer="ogd"`) or passed to
+    `add_stiefel_variables()` stay on the Stiefel manifold `XᵀX = I`. Each
+    keeps a bias-corrected first moment and a single scalar second moment,
+    the running mean of `‖G‖²_F`. With `lr = rotation_learning_rate` and
+    step count `t`:
 
     ```python
     m = beta_1 * m + (1 - beta_1) * G
@@ -33,10 +37,13 @@ class StiefelAdam(base_stiefel.BaseStiefelOptimizer):
     ```
 
     With `retraction="qr"` the retraction is `X = qf(X + alpha * W @ X)`.
-    Drift control and dtypes are as in `StiefelSGD`.
+    Drift control, dtypes and the skipping of steps with a non-finite
+    gradient are as in `StiefelSGD`. A Stiefel variable gets none of Adam's
+    per-entry moments, only its own slots.
 
-    All other variables get the update of `keras.optimizers.Adam`, and that
-    of `keras.optimizers.AdamW` when `weight_decay` is set. Weight decay
+    `StiefelAdam` is a `keras.optimizers.Adam`, and all other variables get
+    its `update_step` (and slots) unchanged: the update of Adam, and that of
+    `keras.optimizers.AdamW` when `weight_decay` is set. Weight decay
     never applies to Stiefel variables.
 
     Args:
@@ -112,12 +119,13 @@ class StiefelAdam(base_stiefel.BaseStiefelOptimizer):
                 "Invalid value for argument `epsilon`. Expected a float >= 0. "
                 f"Received: epsilon={epsilon!r}"
             )
+        base_stiefel.check_learning_rate("learning_rate", learning_rate)
         super().__init__(
             learning_rate=learning_rate,
-            rotation_learning_rate=rotation_learning_rate,
-            retraction=retraction,
-            drift_tolerance=drift_tolerance,
-            reorthonormalize_every=reorthonormalize_every,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            amsgrad=amsgrad,
             name=name,
             weight_decay=weight_decay,
             clipnorm=clipnorm,
@@ -130,80 +138,30 @@ class StiefelAdam(base_stiefel.BaseStiefelOptimizer):
             gradient_accumulation_steps=gradient_accumulation_steps,
             **kwargs,
         )
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.amsgrad = amsgrad
-
-    def _build_slots(self, variables):
-        self._momentums = []
-        self._velocities = []
-        self._velocity_hats = []
-        self._drifts = []
-        for variable, is_stiefel in zip(variables, self._stiefel_roles):
-            momentum = self.add_variable_from_reference(
-                variable, name="momentum"
-            )
-            velocity_hat = drift = None
-            if is_stiefel:
-                velocity = self._add_scalar_slot(
-                    variable,
-                    "velocity",
-                    base_stiefel.linalg_dtype(variable.dtype),
-                )
-                if self.retraction == "cayley":
-                    drift = self._add_drift_slot(variable)
-            else:
-                velocity = self.add_variable_from_reference(
-                    variable, name="velocity"
-                )
-                if self.amsgrad:
-                    velocity_hat = self.add_variable_from_reference(
-                        variable, name="velocity_hat"
-                    )
-            self._momentums.append(momentum)
-            self._velocities.append(velocity)
-            self._velocity_hats.append(velocity_hat)
-            self._drifts.append(drift)
-
-    def _euclidean_update_step(self, gradient, variable, learning_rate, index):
-        lr = ops.cast(learning_rate, variable.dtype)
-        gradient = ops.cast(gradient, variable.dtype)
-        local_step = ops.cast(self.iterations + 1, variable.dtype)
-        beta_1_power = ops.power(
-            ops.cast(self.beta_1, variable.dtype), local_step
-        )
-        beta_2_power = ops.power(
-            ops.cast(self.beta_2, variable.dtype), local_step
-        )
-        m = self._momentums[index]
-        v = self._velocities[index]
-        alpha = lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
-        self.assign_add(
-            m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1)
-        )
-        self.assign_add(
-            v,
-            ops.multiply(
-                ops.subtract(ops.square(gradient), v), 1 - self.beta_2
-            ),
-        )
-        if self.amsgrad:
-            v_hat = self._velocity_hats[index]
-            self.assign(v_hat, ops.maximum(v_hat, v))
-            v = v_hat
-        self.assign_sub(
-            variable,
-            ops.divide(
-                ops.multiply(m, alpha), ops.add(ops.sqrt(v), self.epsilon)
-            ),
+        self._init_stiefel(
+            rotation_learning_rate,
+            retraction,
+            drift_tolerance,
+            reorthonormalize_every,
         )
 
-    def _stiefel_update_step(self, gradient, variable, index):
-        dtype = base_stiefel.linalg_dtype(variable.dtype)
-        x = ops.cast(ops.convert_to_tensor(variable), dtype)
-        gradient = ops.cast(gradient, dtype)
-        learning_rate = ops.cast(self._get_rotation_learning_rate(), dtype)
+    def build(self, variables):
+        if self.built:
+            return
+        self._stiefel_velocities = [None] * len(variables)
+        super().build(variables)
+
+    def _add_stiefel_moment_slots(self, variable, index):
+        # One scalar second moment, the running mean of ‖G‖²_F.
+        self._stiefel_velocities[index] = self._add_scalar_slot(
+            variable, "velocity", base_stiefel.linalg_dtype(variable.dtype)
+        )
+
+    def _stiefel_state(self, index):
+        return {"velocity": self._stiefel_velocities[index]}
+
+    def _stiefel_direction(self, x, gradient, state):
+        dtype = x.dtype
         local_step = ops.cast(self.iterations + 1, dtype)
         beta_1_correction = 1 - ops.power(
             ops.convert_to_tensor(self.beta_1, dtype), local_step
@@ -211,37 +169,21 @@ class StiefelAdam(base_stiefel.BaseStiefelOptimizer):
         beta_2_correction = 1 - ops.power(
             ops.convert_to_tensor(self.beta_2, dtype), local_step
         )
-        velocity_slot = self._velocities[index]
-        momentum = ops.cast(
-            ops.convert_to_tensor(self._momentums[index]), dtype
-        )
-        momentum = self.beta_1 * momentum + (1 - self.beta_1) * gradient
-        velocity = ops.cast(ops.convert_to_tensor(velocity_slot), dtype)
-        velocity = self.beta_2 * velocity + (1 - self.beta_2) * ops.sum(
-            ops.square(gradient)
-        )
+        momentum = self.beta_1 * state["momentum"] + (
+            1 - self.beta_1
+        ) * gradient
+        velocity = self.beta_2 * state["velocity"] + (
+            1 - self.beta_2
+        ) * ops.sum(ops.square(gradient))
         scale = ops.sqrt(velocity / beta_2_correction) + self.epsilon
-        skew = base_stiefel.skew_generator(momentum / beta_1_correction, x)
+        skew = stiefel.skew_generator(x, momentum / beta_1_correction)
         skew = -skew / scale
         tangent = ops.matmul(skew, x)
-        alpha = base_stiefel.step_size(learning_rate, skew)
-        x, drift = self._retract(x, tangent, skew, alpha)
-        self.assign(velocity_slot, ops.cast(velocity, velocity_slot.dtype))
-        self._finish_stiefel_step(
-            variable, index, x, -tangent * (scale * beta_1_correction), drift
-        )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "beta_1": self.beta_1,
-                "beta_2": self.beta_2,
-                "epsilon": self.epsilon,
-                "amsgrad": self.amsgrad,
-            }
-        )
-        return config
+        new_state = {
+            "momentum": -tangent * (scale * beta_1_correction),
+            "velocity": velocity,
+        }
+        return skew, tangent, new_state
 
 
 StiefelAdam.__doc__ = StiefelAdam.__doc__.replace(

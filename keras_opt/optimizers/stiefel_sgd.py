@@ -3,17 +3,21 @@
 import keras
 from keras import ops
 
+from keras_opt import stiefel
 from keras_opt.optimizers import base_stiefel
 
 
 @keras.saving.register_keras_serializable(package="keras_opt")
-class StiefelSGD(base_stiefel.BaseStiefelOptimizer):
+class StiefelSGD(
+    base_stiefel.StiefelOptimizerMixin, keras.optimizers.SGD
+):
     """Cayley SGD with momentum on Stiefel variables, SGD on the rest.
 
     This is the orthogonality-preserving gradient descent (OGD) of OPT
     (Liu et al., 2021), which is the Cayley SGD with momentum of Li, Li &
-    Todorovic (2020). Variables tagged with `keras_opt.stiefel.mark_stiefel`
-    (the `rotation` of OPT layers with `orthogonalizer="ogd"`) or passed to
+    Todorovic (2020). Variables tagged with
+    `keras_opt.variable_tags.mark_stiefel` (the `rotation_parameter` of OPT
+    layers with `orthogonalizer="ogd"`) or passed to
     `add_stiefel_variables()` stay on the Stiefel manifold `XᵀX = I`; X may
     be square or tall (more rows than columns). For such a variable X with
     gradient G, one step is, with `lr = rotation_learning_rate`:
@@ -37,7 +41,13 @@ class StiefelSGD(base_stiefel.BaseStiefelOptimizer):
     `max |XᵀX − I| <= 1e-5` in float32. The linear algebra runs in float32
     (float64 for float64 variables) whatever the dtype policy.
 
-    All other variables get the update of `keras.optimizers.SGD`:
+    A Stiefel step whose gradient has a non-finite entry (NaN or inf) is
+    skipped: X and its slots stay unchanged. When the step runs eagerly, a
+    `UserWarning` names the variable; in a compiled graph the skip is
+    silent.
+
+    `StiefelSGD` is a `keras.optimizers.SGD`, and all other variables get
+    its `update_step` (and slots) unchanged:
 
     ```python
     velocity = momentum * velocity - learning_rate * g
@@ -123,12 +133,11 @@ class StiefelSGD(base_stiefel.BaseStiefelOptimizer):
                 "Invalid value for argument `momentum`. Expected a float in "
                 f"[0, 1). Received: momentum={momentum!r}"
             )
+        base_stiefel.check_learning_rate("learning_rate", learning_rate)
         super().__init__(
             learning_rate=learning_rate,
-            rotation_learning_rate=rotation_learning_rate,
-            retraction=retraction,
-            drift_tolerance=drift_tolerance,
-            reorthonormalize_every=reorthonormalize_every,
+            momentum=float(momentum),
+            nesterov=nesterov,
             name=name,
             weight_decay=weight_decay,
             clipnorm=clipnorm,
@@ -141,73 +150,18 @@ class StiefelSGD(base_stiefel.BaseStiefelOptimizer):
             gradient_accumulation_steps=gradient_accumulation_steps,
             **kwargs,
         )
-        self.momentum = float(momentum)
-        self.nesterov = nesterov
-
-    def _build_slots(self, variables):
-        self._momentums = []
-        self._drifts = []
-        for variable, is_stiefel in zip(variables, self._stiefel_roles):
-            momentum = drift = None
-            if is_stiefel or self.momentum != 0:
-                momentum = self.add_variable_from_reference(
-                    variable, name="momentum"
-                )
-            if is_stiefel and self.retraction == "cayley":
-                drift = self._add_drift_slot(variable)
-            self._momentums.append(momentum)
-            self._drifts.append(drift)
-
-    def _euclidean_update_step(self, gradient, variable, learning_rate, index):
-        learning_rate = ops.cast(learning_rate, variable.dtype)
-        gradient = ops.cast(gradient, variable.dtype)
-        m = self._momentums[index]
-        if m is None:
-            self.assign_sub(variable, ops.multiply(gradient, learning_rate))
-            return
-        momentum = ops.cast(self.momentum, variable.dtype)
-        self.assign(
-            m,
-            ops.subtract(
-                ops.multiply(m, momentum),
-                ops.multiply(gradient, learning_rate),
-            ),
+        self._init_stiefel(
+            rotation_learning_rate,
+            retraction,
+            drift_tolerance,
+            reorthonormalize_every,
         )
-        if self.nesterov:
-            self.assign_add(
-                variable,
-                ops.subtract(
-                    ops.multiply(m, momentum),
-                    ops.multiply(gradient, learning_rate),
-                ),
-            )
-        else:
-            self.assign_add(variable, m)
 
-    def _stiefel_update_step(self, gradient, variable, index):
-        dtype = base_stiefel.linalg_dtype(variable.dtype)
-        x = ops.cast(ops.convert_to_tensor(variable), dtype)
-        gradient = ops.cast(gradient, dtype)
-        learning_rate = ops.cast(self._get_rotation_learning_rate(), dtype)
-        momentum = ops.cast(
-            ops.convert_to_tensor(self._momentums[index]), dtype
-        )
-        momentum = self.momentum * momentum - gradient
-        skew = base_stiefel.skew_generator(momentum, x)
+    def _stiefel_direction(self, x, gradient, state):
+        momentum = self.momentum * state["momentum"] - gradient
+        skew = stiefel.skew_generator(x, momentum)
         tangent = ops.matmul(skew, x)
-        alpha = base_stiefel.step_size(learning_rate, skew)
-        x, drift = self._retract(x, tangent, skew, alpha)
-        self._finish_stiefel_step(variable, index, x, tangent, drift)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "momentum": self.momentum,
-                "nesterov": self.nesterov,
-            }
-        )
-        return config
+        return skew, tangent, {"momentum": tangent}
 
 
 StiefelSGD.__doc__ = StiefelSGD.__doc__.replace(

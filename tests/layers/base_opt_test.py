@@ -139,7 +139,7 @@ class BaseOPTTest(test_case.TestCase):
                 layer.orthogonalizer, type(orthogonalizers.get(name))
             )
             self.assertEqual(
-                keras_opt.stiefel.is_stiefel(layer.rotation), name == "stiefel"
+                keras_opt.variable_tags.is_stiefel_variable(layer.rotation), name == "stiefel"
             )
 
     def test_layer_config_round_trip(self):
@@ -213,7 +213,7 @@ class BaseOPTTest(test_case.TestCase):
         layer = keras_opt.layers.OPTDense(3, orthogonalizer="ogd")
         layer.build((None, 4))
         self.assertAllEqual(layer.rotation, np.eye(4))
-        self.assertTrue(keras_opt.stiefel.is_stiefel(layer.rotation))
+        self.assertTrue(keras_opt.variable_tags.is_stiefel_variable(layer.rotation))
         self.assertAllEqual(layer.kernel, layer.basis)
 
     def test_lowdin_layers_opt_out_of_jit(self):

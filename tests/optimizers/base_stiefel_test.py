@@ -9,7 +9,7 @@ from absl.testing import parameterized
 
 import keras_opt
 from keras_opt import optimizers
-from keras_opt import stiefel
+from keras_opt import variable_tags
 from tests import test_case
 
 
@@ -48,16 +48,16 @@ class _CrashAtEpoch(keras.callbacks.Callback):
 
 class BaseStiefelTest(test_case.TestCase):
     def test_roles_from_tags_and_add_stiefel_variables(self):
-        tagged = stiefel.mark_stiefel(keras.Variable(np.eye(3, dtype="f4")))
+        tagged = variable_tags.mark_stiefel(keras.Variable(np.eye(3, dtype="f4")))
         added = keras.Variable(np.eye(4, 2, dtype="f4"))
         plain = keras.Variable(np.eye(3, dtype="f4"))
         optimizer = optimizers.StiefelSGD()
         optimizer.add_stiefel_variables([added])
         optimizer.build([plain, tagged, added])
         self.assertEqual(optimizer._stiefel_roles, (False, True, True))
-        self.assertTrue(stiefel.is_handled(tagged))
-        self.assertTrue(stiefel.is_handled(added))
-        self.assertFalse(stiefel.is_handled(plain))
+        self.assertTrue(variable_tags.is_handled(tagged))
+        self.assertTrue(variable_tags.is_handled(added))
+        self.assertFalse(variable_tags.is_handled(plain))
         with self.assertRaisesRegex(ValueError, "before the optimizer"):
             optimizer.add_stiefel_variables([plain])
 
@@ -76,7 +76,7 @@ class BaseStiefelTest(test_case.TestCase):
         ("vector", (4,)), ("wide", (3, 5)), ("tensor", (2, 2, 2))
     )
     def test_invalid_stiefel_variable(self, shape):
-        variable = stiefel.mark_stiefel(
+        variable = variable_tags.mark_stiefel(
             keras.Variable(np.zeros(shape, "float32"), name="bad")
         )
         optimizer = optimizers.StiefelAdam()
@@ -129,7 +129,6 @@ class BaseStiefelTest(test_case.TestCase):
     )
     def test_mixed_precision(self, policy):
         keras.config.set_dtype_policy(policy)
-        stiefel._reset_unhandled_warning()
         x, y = regression_data(num=128)
         model = ogd_model()
         model.compile(

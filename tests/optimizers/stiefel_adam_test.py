@@ -1,20 +1,30 @@
+import warnings
+
 import keras
 import numpy as np
 from absl.testing import absltest
 from absl.testing import parameterized
 
 from keras_opt import optimizers
-from keras_opt import stiefel
+from keras_opt import variable_tags
 from tests import test_case
 from tests.optimizers import stiefel_sgd_test
 
 RUN_SLOW = stiefel_sgd_test.RUN_SLOW
 
 
-def cayley_adam_steps(x, grads, lr, beta_1, beta_2, epsilon, retraction):
-    """Numpy Cayley Adam (Li, Li & Todorovic 2020, official code's form)."""
+def cayley_adam_steps(
+    x, grads, lr, beta_1, beta_2, epsilon, retraction, first_qr=False
+):
+    """Numpy Cayley Adam (Li, Li & Todorovic 2020, official code's form).
+
+    With `first_qr`, X is re-orthonormalized after the first step and the
+    first moment transported to it, as the optimizer does with a fresh
+    drift estimate.
+    """
     m = np.zeros_like(x)
     v = 0.0
+    alphas = []
     for t, g in enumerate(grads, start=1):
         m = beta_1 * m + (1 - beta_1) * g
         v = beta_2 * v + (1 - beta_2) * np.sum(g**2)
@@ -33,7 +43,11 @@ def cayley_adam_steps(x, grads, lr, beta_1, beta_2, epsilon, retraction):
             x_new = q * np.where(np.diag(rr) < 0, -1.0, 1.0)
         m = -tangent * r * (1 - beta_1**t)
         x = x_new
-    return x, m, v
+        if first_qr and t == 1:
+            x = stiefel_sgd_test.qf(x)
+            m = stiefel_sgd_test.project_tangent(x, m)
+        alphas.append((alpha, lr))
+    return x, m, v, alphas
 
 
 class StiefelAdamTest(test_case.TestCase):
@@ -46,21 +60,100 @@ class StiefelAdamTest(test_case.TestCase):
         rng = np.random.default_rng(1)
         x0 = stiefel_sgd_test.random_stiefel(rng, n, p)
         grads = [rng.standard_normal((n, p)) for _ in range(3)]
-        variable = stiefel.mark_stiefel(keras.Variable(x0, dtype="float64"))
+        variable = variable_tags.mark_stiefel(keras.Variable(x0, dtype="float64"))
         optimizer = optimizers.StiefelAdam(
             learning_rate=0.03125, retraction=retraction, drift_tolerance=1.0
         )
         optimizer.build([variable])
         if retraction == "cayley":
-            optimizer._drifts[0].assign(0.0)
+            optimizer._stiefel_drifts[0].assign(0.0)
         for g in grads:
             optimizer.apply([keras.ops.convert_to_tensor(g)], [variable])
-        x, m, v = cayley_adam_steps(
+        x, m, v, _ = cayley_adam_steps(
             x0, grads, 0.03125, 0.9, 0.999, 1e-7, retraction
         )
         self.assertAllClose(variable, x, atol=1e-12, rtol=0)
-        self.assertAllClose(optimizer._momentums[0], m, atol=1e-11, rtol=0)
-        self.assertAllClose(optimizer._velocities[0], v, atol=0, rtol=1e-6)
+        self.assertAllClose(optimizer._stiefel_momentums[0], m, atol=1e-11, rtol=0)
+        self.assertAllClose(optimizer._stiefel_velocities[0], v, atol=0, rtol=1e-6)
+
+    @parameterized.named_parameters(
+        ("cap_square", 6, 6, 8.0, False),
+        ("cap_tall", 7, 4, 8.0, False),
+        ("reorthonormalize_square", 6, 6, 0.25, True),
+        ("reorthonormalize_tall", 7, 4, 0.25, True),
+    )
+    def test_steps_match_numpy_with_cap_or_reorthonormalization(
+        self, n, p, lr, first_qr
+    ):
+        rng = np.random.default_rng(21)
+        x0 = stiefel_sgd_test.random_stiefel(rng, n, p)
+        grads = [rng.standard_normal((n, p)) for _ in range(3)]
+        variable = variable_tags.mark_stiefel(
+            keras.Variable(x0, dtype="float64")
+        )
+        optimizer = optimizers.StiefelAdam(
+            learning_rate=lr, drift_tolerance=1.0
+        )
+        optimizer.build([variable])
+        if not first_qr:
+            optimizer._stiefel_drifts[0].assign(0.0)
+        for g in grads:
+            optimizer.apply([keras.ops.convert_to_tensor(g)], [variable])
+        x, m, v, alphas = cayley_adam_steps(
+            x0, grads, lr, 0.9, 0.999, 1e-7, "cayley", first_qr=first_qr
+        )
+        if not first_qr:
+            # α = 1/‖W‖ < lr at every step: the cap sets the step.
+            for alpha, rate in alphas:
+                self.assertLess(alpha, rate / 2)
+        self.assertAllClose(variable, x, atol=1e-12, rtol=0)
+        self.assertAllClose(
+            optimizer._stiefel_momentums[0], m, atol=1e-11, rtol=0
+        )
+        self.assertAllClose(
+            optimizer._stiefel_velocities[0], v, atol=0, rtol=1e-12
+        )
+
+    def test_stiefel_variables_get_no_adam_moments(self):
+        rotation = variable_tags.mark_stiefel(
+            keras.Variable(np.eye(4, dtype="float32"), name="rot")
+        )
+        other = keras.Variable(np.ones((4, 3), "float32"), name="other")
+        optimizer = optimizers.StiefelAdam(amsgrad=True)
+        optimizer.build([rotation, other])
+        self.assertIsNone(optimizer._momentums[0])
+        self.assertIsNone(optimizer._velocities[0])
+        self.assertIsNone(optimizer._velocity_hats[0])
+        self.assertEqual(optimizer._velocities[1].shape, (4, 3))
+        shapes = {v.path: tuple(v.shape) for v in optimizer.variables}
+        rotation_slots = {k: s for k, s in shapes.items() if "rot" in k}
+        self.assertEqual(sorted(rotation_slots.values()), [(), (), (4, 4)])
+
+    def test_non_finite_gradient_skips_the_step(self):
+        rng = np.random.default_rng(22)
+        rotation = variable_tags.mark_stiefel(
+            keras.Variable(
+                stiefel_sgd_test.random_stiefel(rng, 6, 3).astype("f4"),
+                name="rot",
+            )
+        )
+        optimizer = optimizers.StiefelAdam(0.1)
+        optimizer.apply([rng.standard_normal((6, 3)).astype("f4")], [rotation])
+        before = [v.numpy() for v in optimizer.variables if "rot" in v.path]
+        rotation_before = rotation.numpy()
+        bad_grad = np.full((6, 3), np.nan, "float32")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            optimizer.apply([bad_grad], [rotation])
+        caught = [w for w in caught if "non-finite" in str(w.message)]
+        self.assertLen(caught, 1)
+        self.assertIn("'rot'", str(caught[0].message))
+        self.assertAllEqual(rotation, rotation_before)
+        after = [v.numpy() for v in optimizer.variables if "rot" in v.path]
+        self.assertLen(after, 3)
+        for a, b in zip(before, after):
+            self.assertAllEqual(a, b)
+        self.assertOrthonormal(rotation, atol=1e-6)
 
     @parameterized.named_parameters(
         ("adam", None, False),
@@ -73,7 +166,7 @@ class StiefelAdamTest(test_case.TestCase):
             rng.standard_normal((5, 3)).astype("float32"),
             rng.standard_normal((3,)).astype("float32"),
         ]
-        rotation = stiefel.mark_stiefel(
+        rotation = variable_tags.mark_stiefel(
             keras.Variable(np.eye(4, dtype="float32"))
         )
         ours = [keras.Variable(v) for v in values]
@@ -108,7 +201,7 @@ class StiefelAdamTest(test_case.TestCase):
         grads = [rng.standard_normal((5, 5)).astype("f4") for _ in range(3)]
         results = []
         for weight_decay in (None, 0.5):
-            variable = stiefel.mark_stiefel(keras.Variable(x0))
+            variable = variable_tags.mark_stiefel(keras.Variable(x0))
             optimizer = optimizers.StiefelAdam(
                 learning_rate=0.1, weight_decay=weight_decay
             )

@@ -1,4 +1,5 @@
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -7,7 +8,7 @@ from absl.testing import parameterized
 
 import keras_opt
 from keras_opt import optimizers
-from keras_opt import stiefel
+from keras_opt import variable_tags
 from tests import test_case
 
 RUN_SLOW = os.environ.get("KERAS_OPT_RUN_SLOW_TESTS") == "1"
@@ -39,6 +40,16 @@ def projected_qr_step(x, m, g, lr, momentum):
     alpha = min(lr, 1.0 / (np.linalg.norm(w) + 1e-8))
     q, r = np.linalg.qr(x + alpha * m)
     return q * np.where(np.diag(r) < 0, -1.0, 1.0), m
+
+
+def qf(y):
+    q, r = np.linalg.qr(y)
+    return q * np.where(np.diag(r) < 0, -1.0, 1.0)
+
+
+def project_tangent(x, m):
+    xtm = x.T @ m
+    return m - x @ (0.5 * (xtm + xtm.T))
 
 
 def orthogonality_error(x):
@@ -80,7 +91,7 @@ class StiefelSGDTest(test_case.TestCase):
         m0 = 0.3 * rng.standard_normal((n, p))
         g = rng.standard_normal((n, p))
         lr = 0.03125
-        variable = stiefel.mark_stiefel(keras.Variable(x0, dtype=dtype))
+        variable = variable_tags.mark_stiefel(keras.Variable(x0, dtype=dtype))
         optimizer = optimizers.StiefelSGD(
             learning_rate=0.5,
             rotation_learning_rate=lr,
@@ -88,32 +99,154 @@ class StiefelSGDTest(test_case.TestCase):
             drift_tolerance=1.0,
         )
         optimizer.build([variable])
-        optimizer._momentums[0].assign(m0.astype(dtype))
-        optimizer._drifts[0].assign(0.0)
+        optimizer._stiefel_momentums[0].assign(m0.astype(dtype))
+        optimizer._stiefel_drifts[0].assign(0.0)
         optimizer.apply([keras.ops.convert_to_tensor(g, dtype)], [variable])
         expected_x, expected_m = official_ogd_step(x0, m0, g, lr, 0.9)
         atol = 1e-12 if dtype == "float64" else 2e-6
         self.assertAllClose(variable, expected_x, atol=atol, rtol=0)
         self.assertAllClose(
-            optimizer._momentums[0], expected_m, atol=10 * atol, rtol=0
+            optimizer._stiefel_momentums[0], expected_m, atol=10 * atol, rtol=0
         )
+
+    @parameterized.named_parameters(("square", 6, 6), ("tall", 7, 4))
+    def test_one_step_with_active_step_cap(self, n, p):
+        rng = np.random.default_rng(11)
+        x0 = random_stiefel(rng, n, p)
+        m0 = 0.3 * rng.standard_normal((n, p))
+        g = rng.standard_normal((n, p))
+        lr = 10.0
+        m = 0.9 * m0 - g
+        w_hat = m @ x0.T - 0.5 * x0 @ (x0.T @ m @ x0.T)
+        # α = 1/‖W‖ < lr: the step is set by the cap, not by lr.
+        self.assertLess(1.0 / np.linalg.norm(w_hat - w_hat.T), lr / 10)
+        variable = variable_tags.mark_stiefel(
+            keras.Variable(x0, dtype="float64")
+        )
+        optimizer = optimizers.StiefelSGD(
+            learning_rate=lr, momentum=0.9, drift_tolerance=1.0
+        )
+        optimizer.build([variable])
+        optimizer._stiefel_momentums[0].assign(m0)
+        optimizer._stiefel_drifts[0].assign(0.0)
+        optimizer.apply([keras.ops.convert_to_tensor(g)], [variable])
+        expected_x, expected_m = official_ogd_step(x0, m0, g, lr, 0.9)
+        self.assertAllClose(variable, expected_x, atol=1e-12, rtol=0)
+        self.assertAllClose(
+            optimizer._stiefel_momentums[0], expected_m, atol=1e-12, rtol=0
+        )
+
+    @parameterized.named_parameters(
+        ("square_householder", 6, 6, None),
+        ("tall_householder", 7, 4, None),
+        ("square_cholesky", 6, 6, 1),
+        ("tall_cholesky", 7, 4, 1),
+    )
+    def test_one_step_through_reorthonormalization(self, n, p, every):
+        # A fresh drift slot (1) re-orthonormalizes by Householder QR at the
+        # first step; `reorthonormalize_every=1` after a drift reset by
+        # Cholesky-QR. Either way the momentum is transported to the new
+        # point by M − X·sym(XᵀM).
+        rng = np.random.default_rng(12)
+        x0 = random_stiefel(rng, n, p)
+        m0 = 0.3 * rng.standard_normal((n, p))
+        g = rng.standard_normal((n, p))
+        lr = 0.25  # exact in float32, the dtype of the learning rate
+        variable = variable_tags.mark_stiefel(
+            keras.Variable(x0, dtype="float64")
+        )
+        optimizer = optimizers.StiefelSGD(
+            learning_rate=lr, momentum=0.9, reorthonormalize_every=every
+        )
+        optimizer.build([variable])
+        optimizer._stiefel_momentums[0].assign(m0)
+        if every is not None:
+            optimizer._stiefel_drifts[0].assign(0.0)
+        optimizer.apply([keras.ops.convert_to_tensor(g)], [variable])
+        x, m = official_ogd_step(x0, m0, g, lr, 0.9)
+        expected_x = qf(x)
+        expected_m = project_tangent(expected_x, m)
+        self.assertAllClose(variable, expected_x, atol=1e-12, rtol=0)
+        self.assertAllClose(
+            optimizer._stiefel_momentums[0], expected_m, atol=1e-12, rtol=0
+        )
+        self.assertEqual(float(optimizer._stiefel_drifts[0].numpy()), 0.0)
+
+    @parameterized.named_parameters(
+        ("cayley_nan", "cayley", np.nan), ("qr_inf", "qr", np.inf)
+    )
+    def test_non_finite_gradient_skips_the_step(self, retraction, bad):
+        rng = np.random.default_rng(13)
+        rotation = variable_tags.mark_stiefel(
+            keras.Variable(
+                random_stiefel(rng, 5, 5).astype("float32"), name="rot"
+            )
+        )
+        other = keras.Variable(np.ones((3,), "float32"))
+        optimizer = optimizers.StiefelSGD(0.1, retraction=retraction)
+        optimizer.apply(
+            [rng.standard_normal((5, 5)).astype("f4"), np.ones(3, "f4")],
+            [rotation, other],
+        )
+        before = [v.numpy() for v in optimizer.variables if "rot" in v.path]
+        rotation_before = rotation.numpy()
+        other_before = other.numpy()
+        bad_grad = rng.standard_normal((5, 5)).astype("f4")
+        bad_grad[1, 2] = bad
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            optimizer.apply([bad_grad, np.ones(3, "f4")], [rotation, other])
+        caught = [w for w in caught if "non-finite" in str(w.message)]
+        self.assertLen(caught, 1)
+        self.assertIn("'rot'", str(caught[0].message))
+        self.assertAllEqual(rotation, rotation_before)
+        after = [v.numpy() for v in optimizer.variables if "rot" in v.path]
+        self.assertLen(after, 2 if retraction == "cayley" else 1)
+        for a, b in zip(before, after):
+            self.assertAllEqual(a, b)
+        # The other variable still gets its SGD step.
+        self.assertTrue(np.all(other.numpy() < other_before))
+        # The next finite step goes on from the same point.
+        optimizer.apply(
+            [np.ones((5, 5), "f4"), np.ones(3, "f4")], [rotation, other]
+        )
+        self.assertOrthonormal(rotation, atol=1e-6)
+
+    def test_non_finite_gradient_skipped_in_fit(self):
+        model = keras.Sequential(
+            [
+                keras.Input((4,)),
+                keras_opt.layers.OPTDense(3, orthogonalizer="ogd"),
+            ]
+        )
+        model.compile(optimizer=optimizers.StiefelSGD(0.1), loss="mse")
+        x = np.ones((8, 4), "float32")
+        y = np.zeros((8, 3), "float32")
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+        rotation = model.layers[0].rotation
+        before = rotation.numpy()
+        x[:, 1] = np.nan
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+        self.assertEqual(int(model.optimizer.iterations), 4)
+        self.assertAllEqual(rotation, before)
+        self.assertOrthonormal(rotation, atol=1e-6)
 
     def test_one_step_qr_retraction(self):
         rng = np.random.default_rng(2)
         x0 = random_stiefel(rng, 7, 4)
         m0 = 0.3 * rng.standard_normal((7, 4))
         g = rng.standard_normal((7, 4))
-        variable = stiefel.mark_stiefel(keras.Variable(x0, dtype="float64"))
+        variable = variable_tags.mark_stiefel(keras.Variable(x0, dtype="float64"))
         optimizer = optimizers.StiefelSGD(
             learning_rate=0.03125, momentum=0.9, retraction="qr"
         )
         optimizer.build([variable])
-        optimizer._momentums[0].assign(m0)
+        optimizer._stiefel_momentums[0].assign(m0)
         optimizer.apply([keras.ops.convert_to_tensor(g)], [variable])
         expected_x, expected_m = projected_qr_step(x0, m0, g, 0.03125, 0.9)
         self.assertAllClose(variable, expected_x, atol=1e-12, rtol=0)
         self.assertAllClose(
-            optimizer._momentums[0], expected_m, atol=1e-12, rtol=0
+            optimizer._stiefel_momentums[0], expected_m, atol=1e-12, rtol=0
         )
         self.assertEqual(len(optimizer.variables), 3)
 
@@ -133,7 +266,7 @@ class StiefelSGDTest(test_case.TestCase):
         ]
         stiefel_value = random_stiefel(rng, 4, 4).astype("float32")
         ours = [keras.Variable(v) for v in values]
-        rotation = stiefel.mark_stiefel(keras.Variable(stiefel_value))
+        rotation = variable_tags.mark_stiefel(keras.Variable(stiefel_value))
         theirs = [keras.Variable(v) for v in values]
         kwargs = dict(
             learning_rate=0.05,
@@ -165,7 +298,7 @@ class StiefelSGDTest(test_case.TestCase):
         grads = [rng.standard_normal((5, 5)).astype("f4") for _ in range(3)]
         results = []
         for weight_decay in (None, 0.5):
-            variable = stiefel.mark_stiefel(keras.Variable(x0))
+            variable = variable_tags.mark_stiefel(keras.Variable(x0))
             optimizer = optimizers.StiefelSGD(
                 learning_rate=0.1, weight_decay=weight_decay
             )
@@ -176,7 +309,7 @@ class StiefelSGDTest(test_case.TestCase):
 
     def test_rotation_learning_rate_is_separate(self):
         rng = np.random.default_rng(5)
-        rotation = stiefel.mark_stiefel(
+        rotation = variable_tags.mark_stiefel(
             keras.Variable(random_stiefel(rng, 4, 4).astype("float32"))
         )
         other = keras.Variable(np.ones((4, 2), "float32"))
@@ -209,7 +342,7 @@ class StiefelSGDTest(test_case.TestCase):
         optimizer = optimizers.StiefelSGD(
             learning_rate=0.1, rotation_learning_rate=schedule
         )
-        variable = stiefel.mark_stiefel(keras.Variable(np.eye(3)))
+        variable = variable_tags.mark_stiefel(keras.Variable(np.eye(3)))
         optimizer.build([variable])
         self.assertAllClose(optimizer.rotation_learning_rate, 0.02)
         optimizer.iterations.assign(5)
@@ -258,7 +391,7 @@ class StiefelSGDTest(test_case.TestCase):
 
     def test_large_steps_trigger_reorthonormalization(self):
         rng = np.random.default_rng(6)
-        variable = stiefel.mark_stiefel(
+        variable = variable_tags.mark_stiefel(
             keras.Variable(random_stiefel(rng, 16, 16).astype("float32"))
         )
         optimizer = optimizers.StiefelSGD(learning_rate=10.0, momentum=0.9)
@@ -268,32 +401,32 @@ class StiefelSGDTest(test_case.TestCase):
             self.assertOrthonormal(variable, atol=1e-5)
             # A reset drift estimate means X was just re-orthonormalized and
             # the momentum put back in the tangent space.
-            self.assertEqual(float(optimizer._drifts[0].numpy()), 0.0)
+            self.assertEqual(float(optimizer._stiefel_drifts[0].numpy()), 0.0)
             x = variable.numpy().astype(np.float64)
-            m = optimizer._momentums[0].numpy().astype(np.float64)
+            m = optimizer._stiefel_momentums[0].numpy().astype(np.float64)
             sym = x.T @ m + m.T @ x
             self.assertLess(np.max(np.abs(sym)), 1e-4 * np.max(np.abs(m)))
 
     def test_drift_estimate_bounds_the_drift(self):
         rng = np.random.default_rng(7)
-        variable = stiefel.mark_stiefel(
+        variable = variable_tags.mark_stiefel(
             keras.Variable(random_stiefel(rng, 32, 32).astype("float32"))
         )
         optimizer = optimizers.StiefelSGD(
             learning_rate=0.05, drift_tolerance=1e9
         )
         optimizer.build([variable])
-        optimizer._drifts[0].assign(0.0)
+        optimizer._stiefel_drifts[0].assign(0.0)
         for _ in range(30):
             g = rng.standard_normal((32, 32)).astype("float32")
             optimizer.apply([g], [variable])
         error = orthogonality_error(variable)
         self.assertGreater(error, 1e-5)
-        self.assertGreater(float(optimizer._drifts[0].numpy()), error)
-        self.assertLess(float(optimizer._drifts[0].numpy()), 10 * error)
+        self.assertGreater(float(optimizer._stiefel_drifts[0].numpy()), error)
+        self.assertLess(float(optimizer._stiefel_drifts[0].numpy()), 10 * error)
 
     def test_reorthonormalize_every(self):
-        variable = stiefel.mark_stiefel(keras.Variable(np.eye(4, dtype="f4")))
+        variable = variable_tags.mark_stiefel(keras.Variable(np.eye(4, dtype="f4")))
         optimizer = optimizers.StiefelSGD(
             learning_rate=0.01, reorthonormalize_every=3
         )
@@ -301,7 +434,7 @@ class StiefelSGDTest(test_case.TestCase):
         drifts = []
         for _ in range(6):
             optimizer.apply([g], [variable])
-            drifts.append(float(optimizer._drifts[0].numpy()))
+            drifts.append(float(optimizer._stiefel_drifts[0].numpy()))
         self.assertEqual(drifts[2], 0.0)
         self.assertEqual(drifts[5], 0.0)
         self.assertGreater(drifts[3], 0.0)
