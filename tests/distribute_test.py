@@ -65,7 +65,15 @@ def latest_step(checkpoint_dir):
     return int(latest.rsplit("-", 1)[1]) if latest else 0
 
 
-class DistributeTest(test_case.TestCase):
+class TestCase(test_case.TestCase):
+    def assertMatchesReference(self, result, expected):
+        self.assertEqual(result["iterations"], expected["iterations"])
+        for a, b in zip(result["weights"], expected["weights"], strict=True):
+            self.assertAllClose(a, b, atol=1e-5, rtol=0)
+        self.assertLessEqual(max(result["orthogonality"]), 1e-5)
+
+
+class DistributeTest(TestCase):
     def setUp(self):
         super().setUp()
         self.directory = self.get_temp_dir()
@@ -172,12 +180,6 @@ class DistributeTest(test_case.TestCase):
         self.assertAllClose(result["loss"][0], expected["loss"][-1], atol=1e-5)
         self.assertMatchesReference(result, expected)
 
-    def assertMatchesReference(self, result, expected):
-        self.assertEqual(result["iterations"], expected["iterations"])
-        for a, b in zip(result["weights"], expected["weights"], strict=True):
-            self.assertAllClose(a, b, atol=1e-5, rtol=0)
-        self.assertLessEqual(max(result["orthogonality"]), 1e-5)
-
     def test_two_workers_match_single_process(self):
         workers = self.launch(
             {"strategy": "multi_worker", "kinds": ["gs", "ogd"], "epochs": 2},
@@ -236,7 +238,7 @@ class DistributeTest(test_case.TestCase):
         self.assertResumed(result, reference("mixed", 2))
 
 
-class TrainTest(test_case.TestCase):
+class TrainTest(TestCase):
     def test_train_equals_fit(self):
         for kind in ("gs", "ogd"):
             dataset = common.make_dataset_fn(shuffle=False)(0)
@@ -263,6 +265,29 @@ class TrainTest(test_case.TestCase):
         self.assertEqual(again.optimizer.iterations.numpy(), 20)
         for a, b in zip(model.get_weights(), again.get_weights()):
             self.assertAllEqual(a, b)
+
+    @absltest.skipIf(
+        len(tf.config.list_logical_devices("CPU")) < 2,
+        "needs the 2 logical CPUs that tests/conftest.py configures",
+    )
+    def test_mirrored_train_matches_single_process(self):
+        strategy = tf.distribute.MirroredStrategy(
+            ["/cpu:0", "/cpu:1"],
+            # Collective keys clash between strategies in one process.
+            cross_device_ops=tf.distribute.ReductionToOneDevice(),
+        )
+        self.assertEqual(distribute.training_path(strategy), "fit")
+        with strategy.scope():
+            model = common.make_model("mixed")
+        history = distribute.train(model, common.make_dataset_fn(), 2)
+        expected = reference("mixed", 2)
+        self.assertAllClose(history["loss"], expected["loss"], atol=1e-5)
+        result = common.summary(model, history)
+        self.assertMatchesReference(result, expected)
+        with self.assertRaisesRegex(ValueError, "drop_remainder=True"):
+            distribute.train(
+                model, common.make_dataset_fn()(0).unbatch().batch(7), 1
+            )
 
     def test_train_errors(self):
         dataset = common.make_dataset_fn()(0)
