@@ -233,13 +233,16 @@ def tensorboard_available():
     return keras.backend.backend() == "tensorflow"
 
 
-def make_callbacks(flags_obj, run_dir, test_metrics=None, extra=()):
+def make_callbacks(
+    flags_obj, run_dir, test_metrics=None, extra=(), save_best_only=False
+):
     """The callbacks of one training run, in the order Keras needs.
 
     Test metrics and the energy/orthogonality monitors write into `logs`
     first; then the method's own callbacks (the SRIP scheduler) and `extra`
     (early stopping); then, with a `run_dir`, TensorBoard (when it is
-    available) and a checkpoint of the weights after every epoch.
+    available) and a checkpoint of the weights after every epoch (or, with
+    `save_best_only`, whenever the validation loss improves).
     """
     callbacks = []
     if test_metrics is not None:
@@ -257,6 +260,7 @@ def make_callbacks(flags_obj, run_dir, test_metrics=None, extra=()):
             keras.callbacks.ModelCheckpoint(
                 os.path.join(run_dir, "checkpoint.weights.h5"),
                 save_weights_only=True,
+                save_best_only=save_best_only,
             )
         )
     return callbacks
