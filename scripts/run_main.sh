@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up .venv and the Fashion-MNIST data, then runs the main job,
 # examples/fashion_mnist.py. Extra arguments go to the job (absl flags),
-# e.g. `./scripts/run_main.sh --epochs=1 --orthogonalizer=ogd`.
+# e.g. `./scripts/run_main.sh --epochs=1 --method=ogd`.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
