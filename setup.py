@@ -1,4 +1,10 @@
-"""Setup script for keras_opt."""
+"""Setup script for keras_opt.
+
+`install_requires` and the extras declare compatible ranges. The exact set
+tested together (Python 3.11, CPU) is `constraints.txt`; install with it to
+get that set: `pip install -e ".[dev]" -c constraints.txt`
+(`scripts/setup_env.sh` does).
+"""
 
 import pathlib
 
@@ -14,19 +20,19 @@ def get_version():
     return namespace["__version__"]
 
 
-# Pinned to a set tested together (Python 3.11, CPU). TFDS 4.9.10 imports
-# importlib_resources without declaring it.
-REQUIRED = [
-    "tensorflow==2.21.0",
-    "keras==3.15.1",
-    "numpy==2.4.6",
-    "tensorflow-datasets==4.9.10",
-    "importlib_resources==7.1.0",
-    "absl-py==2.5.1",
-    "tensorboard==2.21.0",
+# The core imports only keras (any backend) and numpy.
+REQUIRED = ["keras>=3.15,<4", "numpy>=1.26,<3"]
+TENSORFLOW = ["tensorflow>=2.18,<3"]
+PLOT = ["matplotlib>=3.8,<4"]
+# The example scripts: absl flags, TFDS data, TensorBoard logs. TFDS 4.9.10
+# imports importlib_resources without declaring it.
+EXAMPLES = TENSORFLOW + [
+    "tensorflow-datasets>=4.9,<5",
+    "importlib_resources>=6",
+    "absl-py>=2,<3",
+    "tensorboard>=2.18,<3",
 ]
-PLOT = ["matplotlib==3.11.2"]
-DEV = ["pytest==9.2.0"] + PLOT
+DEV = ["pytest>=8"] + EXAMPLES + PLOT
 
 setup(
     name="keras-opt",
@@ -39,7 +45,13 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["keras_opt", "keras_opt.*"]),
     install_requires=REQUIRED,
-    extras_require={"plot": PLOT, "dev": DEV},
+    extras_require={
+        "tensorflow": TENSORFLOW,
+        "tf": TENSORFLOW,
+        "examples": EXAMPLES,
+        "plot": PLOT,
+        "dev": DEV,
+    },
     classifiers=[
         "Programming Language :: Python :: 3",
         "Programming Language :: Python :: 3.11",

@@ -1,116 +1,99 @@
-"""Trains a small OPT network on Fashion-MNIST (TensorFlow Datasets).
+"""The main job: a small OPT network on Fashion-MNIST (TensorFlow Datasets).
 
-The keras_opt parts are `build_model` (OPT layers with an orthogonalizer),
-`build_optimizer` (`StiefelSGD`, which also serves `orthogonalizer="ogd"`)
-and the `EnergyMonitor` and `OrthogonalityMonitor` callbacks in `run`, which
-log each OPT layer's energy and max|RᵀR − I| every epoch. The rest is plain
-Keras and tf.data.
+Two OPT convolutions and one OPT dense layer (W = R·V, R orthogonal) under a
+plain classifier, trained with `keras_opt.optimizers.StiefelSGD` (which also
+serves `--method=ogd`), while `EnergyMonitor` and `OrthogonalityMonitor` log
+each layer's hyperspherical energy and max|RᵀR − I| every epoch. `--method`
+picks the orthogonalizer, the plain network or a baseline (see
+`examples/common.py`); `--compare` also trains the plain network with the
+same recipe and prints both accuracies.
 
 Usage:
 
 ```shell
-python -m examples.fashion_mnist --epochs=2 --orthogonalizer=gram_schmidt
+python -m examples.fashion_mnist --epochs=2 --method=gram_schmidt --compare
+python -m examples.fashion_mnist --method=cp --seeds=0,1,2 --model_dir=/tmp/fm
 ```
 
-The data comes from a prepared TFDS directory, from the Debian package
-`dataset-fashion-mnist` (offline), or from a download; see
-`examples/datasets.py`.
+The last `--validation_size` training images are the validation split
+(for choosing hyperparameters; never the test split). The data comes from a
+prepared TFDS directory, the Debian package `dataset-fashion-mnist`
+(offline) or a download; see `examples/datasets.py`.
 """
 
 import os
 import sys
-import time
 
 import keras
 import tensorflow as tf
 from absl import app
 from absl import flags
 
-import keras_opt
+from examples import common
 from examples import datasets as fashion_data
 
+SCRIPT = "fashion_mnist"
 
-def define_flags(flag_values=flags.FLAGS):
-    """Defines the command-line flags of this example in `flag_values`."""
-    fv = flag_values
-    flags.DEFINE_integer("epochs", 2, "Training epochs.", flag_values=fv)
-    flags.DEFINE_integer("batch_size", 128, "Batch size.", flag_values=fv)
-    flags.DEFINE_enum(
-        "orthogonalizer",
-        "gram_schmidt",
-        sorted(keras_opt.orthogonalizers.ALIASES),
-        "How the OPT layers make R from P (keras_opt.orthogonalizers).",
-        flag_values=fv,
+
+def define_flags(flag_values=flags.FLAGS, **defaults):
+    """Defines the flags of this script in `flag_values`."""
+    common.define_flags(flag_values, **defaults)
+    define_data_flags(flag_values)
+    flags.DEFINE_boolean(
+        "compare",
+        False,
+        "Also train the plain network with the same recipe (into "
+        "<model_dir>/plain) and print both accuracies.",
+        flag_values=flag_values,
     )
-    flags.DEFINE_float(
-        "learning_rate", 0.1, "Learning rate of StiefelSGD.", flag_values=fv
-    )
-    flags.DEFINE_float(
-        "rotation_learning_rate",
-        None,
-        "Learning rate of Stiefel-tagged rotations (orthogonalizer ogd or "
-        "stiefel); defaults to --learning_rate.",
-        flag_values=fv,
-    )
-    flags.DEFINE_float(
-        "momentum", 0.9, "Momentum of StiefelSGD.", flag_values=fv
-    )
+
+
+def define_data_flags(flag_values):
+    """The Fashion-MNIST flags, shared with examples/mlp.py."""
     flags.DEFINE_string(
         "data_dir",
         None,
         "TFDS data directory; defaults to $TFDS_DATA_DIR or "
         "~/tensorflow_datasets.",
-        flag_values=fv,
-    )
-    flags.DEFINE_string(
-        "model_dir",
-        None,
-        "If set, TensorBoard logs and the trained model.keras go here.",
-        flag_values=fv,
+        flag_values=flag_values,
     )
     flags.DEFINE_integer(
-        "max_steps_per_epoch",
-        0,
-        "If positive, train on at most this many batches per epoch.",
-        flag_values=fv,
-    )
-    flags.DEFINE_integer("seed", 0, "Random seed.", flag_values=fv)
-    flags.DEFINE_integer(
-        "verbose",
-        1,
-        "model.fit verbosity: 0, 1 (progress bar) or 2 (a line per epoch).",
-        flag_values=fv,
+        "validation_size",
+        5000,
+        "The last this many training images are the validation split.",
+        flag_values=flag_values,
     )
 
 
-def build_model(orthogonalizer, num_classes=10):
-    """Two OPT convolutions, one OPT dense layer and a plain classifier."""
-    opt = {"orthogonalizer": orthogonalizer, "activation": "relu"}
+def build_model(method, opt_kwargs=None, num_classes=10):
+    """Two conv layers and a dense layer of `method`, a plain classifier.
+
+    Args:
+        method: a `keras_opt.baselines.Baseline` or its name.
+        opt_kwargs: extra arguments of the OPT layers (recipe flags).
+    """
+    if isinstance(method, str):
+        method = common.get_method(method)
+    kwargs = {"activation": "relu"}
+    if method.is_opt:
+        kwargs.update(opt_kwargs or {})
     return keras.Sequential(
         [
             keras.Input((28, 28, 1)),
-            keras_opt.layers.OPTConv2D(16, 3, **opt),
+            method.conv2d(16, 3, **kwargs),
             keras.layers.MaxPooling2D(),
-            keras_opt.layers.OPTConv2D(32, 3, **opt),
+            method.conv2d(32, 3, **kwargs),
             keras.layers.MaxPooling2D(4),
             keras.layers.Flatten(),
-            keras_opt.layers.OPTDense(128, **opt),
-            keras.layers.Dense(num_classes),
+            method.dense(128, **kwargs),
+            method.dense(num_classes, classifier=True),
         ],
-        name="opt_fashion_mnist",
+        name=f"{method.name}_fashion_mnist",
     )
 
 
-def build_optimizer(flags_obj):
-    """Momentum SGD, with Riemannian steps on Stiefel-tagged rotations."""
-    return keras_opt.optimizers.StiefelSGD(
-        learning_rate=flags_obj.learning_rate,
-        momentum=flags_obj.momentum,
-        rotation_learning_rate=flags_obj.rotation_learning_rate,
-    )
-
-
-def _pipeline(dataset, batch_size, shuffle_seed=None, max_batches=0):
+def pipeline(dataset, batch_size, shuffle_seed=None, max_batches=0):
+    """Batches `(uint8 image, label)` pairs into float images in [0, 1]."""
     if max_batches > 0:
         dataset = dataset.take(max_batches * batch_size)
     if shuffle_seed is not None:
@@ -123,98 +106,108 @@ def _pipeline(dataset, batch_size, shuffle_seed=None, max_batches=0):
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def run(flags_obj, datasets=None, strategy=None):
-    """Trains and evaluates the model.
+def load_splits(flags_obj, datasets=None):
+    """Unbatched train, validation and test splits.
 
-    Args:
-        flags_obj: an object with this module's flags as attributes.
-        datasets: optional `{"train": ds, "test": ds}` of unbatched
-            `(uint8 image (28, 28, 1), int label)` pairs; defaults to
-            Fashion-MNIST from `examples.datasets.load_fashion_mnist`.
-        strategy: optional `tf.distribute.Strategy` to build the model under.
-
-    Returns:
-        A dict with `train_loss`, `train_accuracy`, `test_loss`,
-        `test_accuracy`, `orthogonality_errors` (max|RᵀR − I| per OPT layer
-        after training), `history` (`History.history`, with the per-layer
-        `energy/<layer>` and `orthogonality/<layer>` of every epoch),
-        `train_steps` and `train_time_s`.
+    `datasets` is an optional `{"train": ds, "test": ds}` of `(uint8 image
+    (28, 28, 1), int label)` pairs; defaults to Fashion-MNIST from
+    `examples.datasets.load_fashion_mnist`. The validation split is the
+    last `--validation_size` examples of "train" (none if 0).
     """
-    keras.utils.set_random_seed(flags_obj.seed)
     if datasets is None:
         datasets = fashion_data.load_fashion_mnist(flags_obj.data_dir)
-    train = _pipeline(
-        datasets["train"],
-        flags_obj.batch_size,
-        shuffle_seed=flags_obj.seed,
+    train = datasets["train"]
+    splits = {"train": train, "validation": None, "test": datasets["test"]}
+    size = flags_obj.validation_size
+    if size > 0:
+        count = int(train.cardinality())
+        if count < 0:
+            count = int(train.reduce(0, lambda n, _: n + 1))
+        splits["train"] = train.take(count - size)
+        splits["validation"] = train.skip(count - size)
+    return splits
+
+
+def train_classifier(flags_obj, seed, run_dir, model, splits):
+    """Fits `model` on `splits` and returns its `common.run_record`."""
+    batch_size = flags_obj.batch_size
+    train = pipeline(
+        splits["train"],
+        batch_size,
+        shuffle_seed=seed,
         max_batches=flags_obj.max_steps_per_epoch,
     )
-    test = _pipeline(datasets["test"], flags_obj.batch_size)
-
-    strategy = strategy or tf.distribute.get_strategy()
-    with strategy.scope():
-        model = build_model(flags_obj.orthogonalizer)
-        model.compile(
-            optimizer=build_optimizer(flags_obj),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-        )
-
-    callbacks = [
-        keras_opt.callbacks.EnergyMonitor(),
-        keras_opt.callbacks.OrthogonalityMonitor(),
-    ]
-    if flags_obj.model_dir:
-        callbacks.append(keras.callbacks.TensorBoard(flags_obj.model_dir))
-    start = time.perf_counter()
-    history = model.fit(
-        train,
-        epochs=flags_obj.epochs,
-        callbacks=callbacks,
-        verbose=flags_obj.verbose,
+    test = pipeline(splits["test"], batch_size)
+    validation = None
+    if splits["validation"] is not None:
+        validation = pipeline(splits["validation"], batch_size)
+    model.compile(
+        optimizer=common.build_optimizer(flags_obj),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
     )
-    train_time = time.perf_counter() - start
-    test_loss, test_accuracy = model.evaluate(test, verbose=0)
-    if flags_obj.model_dir:
-        model.save(os.path.join(flags_obj.model_dir, "model.keras"))
-    return {
-        "train_loss": float(history.history["loss"][-1]),
-        "train_accuracy": float(history.history["accuracy"][-1]),
-        "test_loss": float(test_loss),
-        "test_accuracy": float(test_accuracy),
-        "orthogonality_errors": {
-            key.split("/", 1)[1]: values[-1]
-            for key, values in history.history.items()
-            if key.startswith("orthogonality/")
-        },
-        "history": history.history,
-        "train_steps": int(
-            keras.ops.convert_to_numpy(model.optimizer.iterations)
-        ),
-        "train_time_s": train_time,
-    }
+    callbacks = common.make_callbacks(
+        flags_obj, run_dir, test_metrics=common.TestMetrics(x=test)
+    )
+    with common.Timer() as timer:
+        history = model.fit(
+            train,
+            validation_data=validation,
+            epochs=flags_obj.epochs,
+            callbacks=callbacks,
+            verbose=flags_obj.verbose,
+        )
+    if run_dir:
+        model.save(os.path.join(run_dir, "model.keras"))
+    logs = history.history
+    return common.run_record(
+        history,
+        seed,
+        timer.seconds,
+        train_accuracy=logs["accuracy"][-1],
+        val_accuracy=logs["val_accuracy"][-1] if validation else None,
+        test_accuracy=logs["test_accuracy"][-1],
+        test_loss=logs["test_loss"][-1],
+        train_steps=int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
+    )
 
 
-def format_stats(stats):
-    """Returns the report printed at the end of the job."""
-    lines = [
-        f"test accuracy: {stats['test_accuracy']:.4f} "
-        f"(test loss {stats['test_loss']:.4f}, "
-        f"training {stats['train_time_s']:.1f} s)",
-        "orthogonality error max|RᵀR − I| per OPT layer:",
-    ]
-    for name, error in stats["orthogonality_errors"].items():
-        lines.append(f"  {name}: {error:.3g}")
-    lines.append("hyperspherical energy per OPT layer, first → last epoch:")
-    for name in stats["orthogonality_errors"]:
-        energies = stats["history"][f"energy/{name}"]
-        lines.append(f"  {name}: {energies[0]:.6g} → {energies[-1]:.6g}")
-    return "\n".join(lines)
+def run(flags_obj, datasets=None):
+    """Trains and evaluates the network for every seed.
+
+    Args:
+        flags_obj: an object with this script's flags as attributes.
+        datasets: optional `{"train": ds, "test": ds}`, see `load_splits`.
+
+    Returns:
+        The results of `common.run_seeds` (also in `<model_dir>/results.json`),
+        with the plain network's under `"compare"` when `--compare` is set.
+    """
+    splits = load_splits(flags_obj, datasets)
+
+    def train_one(flags_obj, seed, run_dir):
+        method = common.get_method(flags_obj)
+        model = build_model(method, common.opt_layer_kwargs(flags_obj))
+        return train_classifier(flags_obj, seed, run_dir, model, splits)
+
+    results = common.run_seeds(flags_obj, SCRIPT, train_one)
+    if flags_obj.compare and flags_obj.method != common.PLAIN:
+        model_dir = flags_obj.model_dir
+        plain = common.with_overrides(
+            flags_obj,
+            method=common.PLAIN,
+            compare=False,
+            model_dir=os.path.join(model_dir, "plain") if model_dir else None,
+        )
+        results["compare"] = common.run_seeds(plain, SCRIPT, train_one)
+        if model_dir:
+            common.write_results(results, model_dir)
+    return results
 
 
 def main(_):
     try:
-        print(format_stats(run(flags.FLAGS)))
+        print(common.format_results(run(flags.FLAGS)))
     except fashion_data.DataUnavailableError as error:
         sys.exit(f"error: {error}")
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Creates or updates the virtual environment in .venv/ at the repository root.
 #
-# Idempotent: a stamp file keyed on setup.py and the interpreter version makes
-# a second run return at once. Set PYTHON to choose the interpreter (3.11+).
+# Installs keras_opt[dev] (editable) with the exact tested versions of
+# constraints.txt. Idempotent: a stamp file keyed on setup.py, constraints.txt
+# and the interpreter version makes a second run return at once. Set PYTHON
+# to choose the interpreter (3.11+).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,7 +27,8 @@ if ! "$venv/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
   "$python" -m venv "$venv"
 fi
 
-key="$( { cat "$root/setup.py"; "$venv/bin/python" -VV; } | sha256sum)"
+key="$( { cat "$root/setup.py" "$root/constraints.txt"; "$venv/bin/python" -VV; } |
+  sha256sum)"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$key" ]]; then
   exit 0
 fi
@@ -34,6 +37,6 @@ echo "Installing keras_opt[dev] and its pinned dependencies into .venv" \
   "(about 1-2 minutes on a fresh machine)"
 start=$SECONDS
 "$venv/bin/python" -m pip install --disable-pip-version-check -q \
-  -e "$root[dev]"
+  -e "$root[dev]" -c "$root/constraints.txt"
 echo "$key" > "$stamp"
 echo "Installed in $((SECONDS - start)) s"

@@ -1,7 +1,9 @@
 """Tests of examples/datasets.py: the offline Fashion-MNIST recipe.
 
 None of these tests uses the network. The ones that read Debian's files run
-only where `/usr/share/datasets/fashion-mnist` exists.
+only where `/usr/share/datasets/fashion-mnist` exists; where the environment
+variable `CI` is set (`.ci/run` installs the package) they fail instead of
+skipping, so a CI without the data cannot pass silently.
 """
 
 import functools
@@ -13,6 +15,8 @@ import os
 import socket
 import threading
 import time
+import unittest
+from unittest import mock
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -21,7 +25,16 @@ from absl.testing import absltest
 from examples import datasets
 from tests import test_case
 
-_HAS_DEBIAN_FILES = datasets.has_debian_files()
+def require_debian_files(test, debian_dir=datasets.DEBIAN_DIR):
+    """Skips `test` without the Debian files, or fails it when `CI` is set."""
+    if datasets.has_debian_files(debian_dir):
+        return
+    message = (
+        f"needs the Debian package {datasets.DEBIAN_PACKAGE} ({debian_dir})"
+    )
+    if os.environ.get("CI"):
+        test.fail(f"{message}; CI must install it (see .ci/run)")
+    test.skipTest(message)
 
 
 def _write_plain_gzip(path, payload, mtime=0):
@@ -136,6 +149,18 @@ class NetworkProbeTest(test_case.TestCase):
         self.assertLess(time.perf_counter() - start, 2.5)
 
 
+class RequireDebianFilesTest(test_case.TestCase):
+    def test_fails_under_ci_and_skips_otherwise(self):
+        missing_dir = os.path.join(self.get_temp_dir(), "missing")
+        with mock.patch.dict(os.environ, {"CI": "true"}):
+            with self.assertRaisesRegex(AssertionError, "CI must install it"):
+                require_debian_files(self, missing_dir)
+        with mock.patch.dict(os.environ):
+            os.environ.pop("CI", None)
+            with self.assertRaisesRegex(unittest.SkipTest, "dataset-fashion"):
+                require_debian_files(self, missing_dir)
+
+
 class PrepareFashionMnistTest(test_case.TestCase):
     def test_no_data_and_no_network_fails_fast(self):
         data_dir = self.get_temp_dir()
@@ -152,8 +177,8 @@ class PrepareFashionMnistTest(test_case.TestCase):
         self.assertIn(data_dir, message)
         self.assertEqual(os.listdir(data_dir), [])
 
-    @absltest.skipUnless(_HAS_DEBIAN_FILES, "needs dataset-fashion-mnist")
     def test_manual_dir_from_debian_files_matches_upstream(self):
+        require_debian_files(self)
         manual_dir = datasets.prepare_manual_dir(
             datasets.DEBIAN_DIR, os.path.join(self.get_temp_dir(), "manual")
         )
@@ -161,8 +186,8 @@ class PrepareFashionMnistTest(test_case.TestCase):
             with open(os.path.join(manual_dir, name), "rb") as f:
                 self.assertEqual(hashlib.sha256(f.read()).hexdigest(), sha256)
 
-    @absltest.skipUnless(_HAS_DEBIAN_FILES, "needs dataset-fashion-mnist")
     def test_prepare_from_debian_files_offline(self):
+        require_debian_files(self)
         data_dir = self.get_temp_dir()
         source = datasets.prepare_fashion_mnist(
             data_dir, probe=self.fail  # must not be asked

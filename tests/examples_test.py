@@ -1,5 +1,11 @@
-"""Tests of the main job, examples/fashion_mnist.py, on synthetic data."""
+"""Tests of the example scripts (examples/*.py) on tiny data, offline.
 
+Fashion-MNIST scripts train on synthetic Fashion-MNIST-shaped data; the GCN
+trains for a few epochs on the vendored Cora. Each test reads what the
+script reports (its results.json) and checks it.
+"""
+
+import json
 import os
 
 import keras
@@ -7,10 +13,14 @@ import numpy as np
 import tensorflow as tf
 from absl import flags
 from absl.testing import absltest
-from absl.testing import parameterized
 
 import keras_opt
+from examples import common
 from examples import fashion_mnist
+from examples import gcn
+from examples import mlp
+from examples import planetoid
+from examples import reproduce
 from tests import test_case
 
 
@@ -31,99 +41,232 @@ def _synthetic_splits(train_size=320, test_size=160, seed=0):
     return {"train": make(train_size), "test": make(test_size)}
 
 
-def _flag_values(argv=()):
+def _flag_values(module, argv=()):
     flag_values = flags.FlagValues()
-    fashion_mnist.define_flags(flag_values)
-    flag_values(["fashion_mnist", "--verbose=0", *argv])
+    module.define_flags(flag_values)
+    flag_values([module.__name__, "--verbose=0", *argv])
     return flag_values
 
 
-class FashionMnistTest(test_case.TestCase):
-    def test_flags(self):
-        flag_values = _flag_values(["--epochs=3", "--orthogonalizer=ogd"])
-        self.assertEqual(flag_values.epochs, 3)
-        self.assertEqual(flag_values.orthogonalizer, "ogd")
+def _read_results(model_dir):
+    with open(os.path.join(model_dir, common.RESULTS_FILE)) as f:
+        return json.load(f)
+
+
+class ResultsAssertions:
+    def assertResults(self, results, method, seeds, epochs, exact=None):
+        """Checks a results.json: keys, accuracies, orthogonality, energy."""
+        self.assertEqual(results["method"], method)
+        self.assertEqual(results["seeds"], seeds)
+        self.assertLen(results["runs"], len(seeds))
+        for key in ("val_accuracy", "test_accuracy"):
+            summary = results["summary"][key]
+            values = [run[key] for run in results["runs"]]
+            self.assertEqual(summary["values"], values)
+            self.assertAllClose(summary["mean"], np.mean(values))
+            self.assertAllClose(summary["std"], np.std(values))
+            for value in values:
+                self.assertBetween(value, 0.0, 1.0)
+        exact = method in common.EXACT_METHODS if exact is None else exact
+        for run in results["runs"]:
+            self.assertEqual(run["epochs_run"], epochs)
+            self.assertLen(run["history"]["test_accuracy"], epochs)
+            errors = run["orthogonality_errors"]
+            if method == common.PLAIN:
+                self.assertEmpty(errors)
+            else:
+                self.assertNotEmpty(errors)
+            for name, error in errors.items():
+                self.assertLen(run["history"][f"orthogonality/{name}"], epochs)
+                if exact:
+                    self.assertLess(error, 1e-5, name)
+                    # R orthogonal: the neurons keep the energy of V.
+                    first, last = run["energy_first_last"][name]
+                    self.assertAllClose(last, first, rtol=1e-5)
+
+
+class CommonTest(test_case.TestCase):
+    def test_methods(self):
+        flag_values = _flag_values(fashion_mnist, ["--method=ogd"])
+        methods = set(flag_values["method"].parser.enum_values)
         self.assertEqual(
-            set(flag_values["orthogonalizer"].parser.enum_values),
-            set(keras_opt.orthogonalizers.ALIASES),
+            methods,
+            {common.PLAIN, "orthogonal", "srip", "mhe", "hs_mhe"}
+            | set(keras_opt.orthogonalizers.ALIASES),
         )
+        for method in methods - {common.PLAIN}:
+            self.assertEqual(common.get_method(method).name, method)
+        self.assertFalse(common.get_method(common.PLAIN).is_opt)
         with self.assertRaises(flags.IllegalFlagValueError):
-            _flag_values(["--orthogonalizer=qr"])
+            _flag_values(fashion_mnist, ["--method=qr"])
 
-    @parameterized.named_parameters(
-        ("gram_schmidt", "gram_schmidt"), ("ogd", "ogd")
-    )
-    def test_run_learns_and_keeps_rotations_orthogonal(self, orthogonalizer):
-        flag_values = _flag_values(
-            [
-                "--epochs=3",
-                "--batch_size=32",
-                f"--orthogonalizer={orthogonalizer}",
-            ]
-        )
-        stats = fashion_mnist.run(flag_values, datasets=_synthetic_splits())
+    def test_seeds(self):
+        self.assertEqual(common.seeds(_flag_values(gcn, ["--seed=4"])), [4])
+        flag_values = _flag_values(gcn, ["--seeds=3,1", "--seed=4"])
+        self.assertEqual(common.seeds(flag_values), [3, 1])
+        with self.assertRaisesRegex(ValueError, "--seeds"):
+            common.seeds(_flag_values(gcn, ["--seeds=a"]))
 
-        self.assertGreater(stats["test_accuracy"], 0.8)  # chance is 0.1
-        self.assertEqual(stats["train_steps"], 3 * 10)
-        errors = stats["orthogonality_errors"]
-        self.assertLen(errors, 3)
-        for name, error in errors.items():
-            self.assertLess(error, 1e-4, name)
-            self.assertLen(stats["history"][f"orthogonality/{name}"], 3)
-            # R orthogonal: the neurons' energy stays that of the basis V.
-            energies = stats["history"][f"energy/{name}"]
-            self.assertAllClose(energies, [energies[0]] * 3, rtol=1e-4)
-        report = fashion_mnist.format_stats(stats)
-        self.assertIn(f"test accuracy: {stats['test_accuracy']:.4f}", report)
-        for name in errors:
-            self.assertIn(name, report)
+    def test_unknown_default_raises(self):
+        with self.assertRaisesRegex(ValueError, "epoch"):
+            common.define_flags(flags.FlagValues(), epoch=3)
 
-    def test_max_steps_per_epoch_and_model_dir(self):
+
+class FashionMnistTest(test_case.TestCase, ResultsAssertions):
+    def test_run_learns_and_writes_results(self):
         model_dir = self.get_temp_dir()
         flag_values = _flag_values(
-            [
-                "--epochs=2",
-                "--batch_size=16",
-                "--max_steps_per_epoch=3",
-                f"--model_dir={model_dir}",
-            ]
+            fashion_mnist,
+            ["--epochs=3", "--batch_size=32", "--method=gs",
+             "--validation_size=64", f"--model_dir={model_dir}"],
         )
-        datasets = _synthetic_splits(train_size=200, test_size=32)
-        stats = fashion_mnist.run(flag_values, datasets=datasets)
+        results = fashion_mnist.run(flag_values, _synthetic_splits())
 
-        self.assertEqual(stats["train_steps"], 2 * 3)
-        model = keras.saving.load_model(os.path.join(model_dir, "model.keras"))
-        # The reloaded rotations are the trained ones.
-        errors = {
-            layer.name: keras_opt.linalg.orthogonality_error(
-                keras.ops.cast(layer.orthogonalizer(layer.rotation), "float64")
-            )
-            for layer in model.layers
-            if isinstance(layer, keras_opt.layers.BaseOPT)
-        }
-        self.assertEqual(errors.keys(), stats["orthogonality_errors"].keys())
-        for name, error in errors.items():
-            self.assertAllClose(
-                error, stats["orthogonality_errors"][name], atol=0, rtol=1e-12
-            )
-        self.assertTrue(os.listdir(os.path.join(model_dir, "train")))
+        self.assertEqual(_read_results(model_dir), json.loads(
+            json.dumps(results)))
+        self.assertResults(results, "gs", [0], epochs=3)
+        run = results["runs"][0]
+        self.assertGreater(run["test_accuracy"], 0.8)  # chance is 0.1
+        self.assertEqual(
+            run["test_accuracy"], run["history"]["test_accuracy"][-1]
+        )
+        self.assertEqual(run["train_steps"], 3 * 8)  # 256 / 32 per epoch
+        self.assertLen(run["orthogonality_errors"], 3)
+        run_dir = os.path.join(model_dir, "seed_0")
+        self.assertTrue(os.listdir(os.path.join(run_dir, "train")))
+        self.assertTrue(
+            os.path.isfile(os.path.join(run_dir, "checkpoint.weights.h5"))
+        )
+        model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
+        test = fashion_mnist.pipeline(_synthetic_splits()["test"], 32)
+        model.compile(
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+        self.assertAllClose(
+            model.evaluate(test, verbose=0)[1], run["test_accuracy"]
+        )
+        self.assertIn("test accuracy", common.format_results(results))
 
-    def test_build_model_uses_opt_layers(self):
+    def test_compare_trains_the_plain_network_too(self):
+        flag_values = _flag_values(
+            fashion_mnist,
+            ["--epochs=1", "--batch_size=32", "--max_steps_per_epoch=2",
+             "--method=cp", "--seeds=0,1", "--validation_size=32",
+             "--compare"],
+        )
+        results = fashion_mnist.run(flag_values, _synthetic_splits())
+
+        self.assertResults(results, "cp", [0, 1], epochs=1)
+        self.assertResults(results["compare"], common.PLAIN, [0, 1], epochs=1)
+        for run in results["runs"] + results["compare"]["runs"]:
+            self.assertEqual(run["train_steps"], 2)
+        report = common.format_results(results)
+        self.assertIn("plain network, same recipe", report)
+
+    def test_build_model(self):
         model = fashion_mnist.build_model("householder")
         opt_layers = [
-            layer
-            for layer in model.layers
+            layer for layer in model.layers
             if isinstance(layer, keras_opt.layers.BaseOPT)
         ]
-        self.assertLen(opt_layers, 3)
-        # d = fan-in: 3·3·1, 3·3·16 and 2·2·32.
+        # d = fan-in: 3·3·1, 3·3·16 and 2·2·32; the classifier is plain.
         self.assertEqual(
-            [tuple(layer.rotation.shape) for layer in opt_layers],
-            [(9, 9), (144, 144), (128, 128)],
+            [tuple(layer.basis.shape)[0] for layer in opt_layers],
+            [9, 144, 128],
         )
-        for layer in opt_layers:
-            self.assertOrthonormal(layer.orthogonalizer(layer.rotation))
         self.assertEqual(model.output_shape, (None, 10))
+        plain = fashion_mnist.build_model(common.PLAIN)
+        self.assertFalse(
+            any(isinstance(l, keras_opt.layers.BaseOPT) for l in plain.layers)
+        )
+
+
+class MlpTest(test_case.TestCase, ResultsAssertions):
+    def test_ogd_mlp(self):
+        flag_values = _flag_values(
+            mlp,
+            ["--epochs=2", "--batch_size=32", "--max_steps_per_epoch=3",
+             "--method=ogd", "--validation_size=32"],
+        )
+        results = mlp.run(flag_values, _synthetic_splits())
+        self.assertResults(results, "ogd", [0], epochs=2)
+        self.assertEqual(results["runs"][0]["train_steps"], 6)
+        model = mlp.build_model("ogd")
+        self.assertEqual(
+            [tuple(l.basis.shape) for l in model.layers
+             if isinstance(l, keras_opt.layers.BaseOPT)],
+            [(784, 256), (256, 256)],
+        )
+
+
+class PlanetoidTest(test_case.TestCase):
+    def test_vendored_cora(self):
+        graph = planetoid.load_planetoid("cora")
+        self.assertEqual(graph["features"].shape, (2708, 1433))
+        self.assertEqual(
+            [len(graph[s]) for s in ("train", "validation", "test")],
+            [140, 500, 1000],
+        )
+        self.assertEqual(
+            np.bincount(graph["labels"][graph["train"]]).tolist(), [20] * 7
+        )
+        adjacency = graph["adjacency"]
+        self.assertAllEqual(adjacency, adjacency.T)
+        self.assertEqual(int(np.triu(adjacency, 1).sum()), 5278)
+        self.assertEqual(float(np.trace(adjacency)), 0.0)
+        normalized = planetoid.normalize_adjacency(adjacency)
+        degree = adjacency.sum(axis=1) + 1
+        self.assertAllClose(
+            normalized[0, 0], 1.0 / degree[0], rtol=1e-6
+        )
+        # Eigenvalues of D^-1/2 (A + I) D^-1/2 lie in (-1, 1].
+        self.assertAllClose(
+            np.max(np.abs(np.linalg.eigvalsh(normalized[:300, :300]))) <= 1.0,
+            True,
+        )
+
+    def test_bad_name_and_missing_files(self):
+        with self.assertRaisesRegex(ValueError, "cora"):
+            planetoid.load_planetoid("mnist")
+        with self.assertRaisesRegex(FileNotFoundError, "ind.citeseer.x"):
+            planetoid.load_planetoid("citeseer", self.get_temp_dir())
+
+
+class GcnTest(test_case.TestCase, ResultsAssertions):
+    def test_plain_gcn_learns_on_cora(self):
+        model_dir = self.get_temp_dir()
+        flag_values = _flag_values(
+            gcn, ["--epochs=3", "--method=plain", f"--model_dir={model_dir}"]
+        )
+        results = gcn.run(flag_values)
+        self.assertResults(_read_results(model_dir), "plain", [0], epochs=3)
+        run = results["runs"][0]
+        self.assertEqual(run["train_steps"], 3)  # one full-graph step each
+        self.assertGreater(run["val_accuracy"], 1 / 7)
+
+    def test_opt_gcn_keeps_rotations_orthogonal(self):
+        flag_values = _flag_values(gcn, ["--epochs=2", "--method=gs"])
+        results = gcn.run(flag_values)
+        self.assertResults(results, "gs", [0], epochs=2)
+        self.assertLen(results["runs"][0]["orthogonality_errors"], 2)
+
+
+class ReproduceTest(test_case.TestCase):
+    def test_tiny_grid_writes_page_and_plots(self):
+        output_dir = self.get_temp_dir()
+        grid = {
+            "seeds": [0],
+            "runs": [("gcn", "plain", "plain", ["--epochs=1"])],
+        }
+        path = reproduce.reproduce(grid, output_dir, self.get_temp_dir())
+        with open(path) as f:
+            page = f.read()
+        self.assertIn("| plain | 1 |", page)
+        self.assertIn("`python -m examples.gcn --method=plain", page)
+        for name in ("gcn_accuracy.png", "gcn_plain_dynamics.png"):
+            with open(os.path.join(output_dir, name), "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,424 @@
+"""What the example scripts share: flags, methods, optimizer, callbacks, seeds.
+
+Every script follows the TensorFlow Model Garden pattern:
+
+```python
+def define_flags(flag_values=flags.FLAGS):
+    common.define_flags(flag_values, epochs=..., ...)  # shared flags
+    flags.DEFINE_...(..., flag_values=flag_values)    # its own
+
+def run(flags_obj) -> dict:  # trains every seed, writes results.json
+    return common.run_seeds(flags_obj, "script_name", train_one)
+
+def main(_):
+    print(common.format_results(run(flags.FLAGS)))
+```
+
+`--method` is `plain`, an orthogonalizer name of
+`keras_opt.orthogonalizers.ALIASES` (OPT layers; `or`/`penalty` and
+`upt`/`unconstrained` are the paper's OR and UPT baselines) or a plain
+baseline of `keras_opt.baselines` (`orthogonal`, `srip`, `mhe`, `hs_mhe`).
+The FN ablation (trainable neurons V) is `--trainable_basis` with any OPT
+method.
+
+Recipe flags (how OPT layers are initialized and trained) are defined in
+`define_recipe_flags` and turned into OPT-layer arguments by
+`opt_layer_kwargs`; add new ones there, and every script gets them.
+"""
+
+import json
+import math
+import os
+import time
+import types
+
+import keras
+import numpy as np
+from absl import flags
+
+import keras_opt
+
+PLAIN = "plain"
+PLAIN_BASELINES = ("orthogonal", "srip", "mhe", "hs_mhe")
+METHODS = (PLAIN,) + tuple(sorted(keras_opt.orthogonalizers.ALIASES)) + (
+    PLAIN_BASELINES
+)
+# OPT methods whose R is exactly orthogonal (up to float round-off).
+EXACT_METHODS = tuple(
+    name
+    for name in sorted(keras_opt.orthogonalizers.ALIASES)
+    if name not in ("penalty", "or", "unconstrained", "upt")
+)
+RESULTS_FILE = "results.json"
+
+
+def define_flags(flag_values=flags.FLAGS, **defaults):
+    """Defines the flags every example script shares in `flag_values`.
+
+    Args:
+        flag_values: the `absl.flags.FlagValues` to define them in.
+        **defaults: per-script default values, by flag name (e.g.
+            `epochs=200, optimizer="adam"`).
+    """
+    fv = flag_values
+
+    def default(name, value):
+        return defaults.pop(name, value)
+
+    flags.DEFINE_enum(
+        "method",
+        default("method", "gram_schmidt"),
+        METHODS,
+        "plain (plain Keras layers), an orthogonalizer name (OPT layers; "
+        "or/penalty = OR, upt/unconstrained = UPT) or a plain baseline of "
+        "keras_opt.baselines (orthogonal, srip, mhe, hs_mhe).",
+        flag_values=fv,
+    )
+    flags.DEFINE_list(
+        "seeds",
+        default("seeds", None),
+        "Comma-separated random seeds, one training run each; results.json "
+        "reports mean ± std over them. Defaults to [--seed].",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer("seed", default("seed", 0), "Random seed.",
+                         flag_values=fv)
+    flags.DEFINE_string(
+        "model_dir",
+        default("model_dir", None),
+        "If set: TensorBoard logs (with energy and orthogonality), "
+        "checkpoints and results.json go here, one seed_<n>/ per seed.",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer("epochs", default("epochs", 2), "Training epochs.",
+                         flag_values=fv)
+    flags.DEFINE_integer("batch_size", default("batch_size", 128),
+                         "Batch size.", flag_values=fv)
+    flags.DEFINE_enum(
+        "optimizer",
+        default("optimizer", "sgd"),
+        ["sgd", "adam"],
+        "keras_opt.optimizers.StiefelSGD or StiefelAdam (stock SGD/Adam on "
+        "every variable that is not a Stiefel-tagged rotation).",
+        flag_values=fv,
+    )
+    flags.DEFINE_float("learning_rate", default("learning_rate", 0.1),
+                       "Learning rate.", flag_values=fv)
+    flags.DEFINE_float(
+        "rotation_learning_rate",
+        default("rotation_learning_rate", None),
+        "Learning rate of Stiefel-tagged rotations (method ogd or stiefel); "
+        "defaults to --learning_rate.",
+        flag_values=fv,
+    )
+    flags.DEFINE_float("momentum", default("momentum", 0.9),
+                       "Momentum of StiefelSGD.", flag_values=fv)
+    flags.DEFINE_float(
+        "weight_decay",
+        default("weight_decay", None),
+        "Decoupled weight decay of the optimizer (Keras `weight_decay`).",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "max_steps_per_epoch",
+        default("max_steps_per_epoch", 0),
+        "If positive, train on at most this many batches per epoch.",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "verbose",
+        default("verbose", 1),
+        "model.fit verbosity: 0, 1 (progress bar) or 2 (a line per epoch).",
+        flag_values=fv,
+    )
+    define_recipe_flags(fv, defaults)
+    if defaults:
+        raise ValueError(
+            "Invalid flag defaults. Expected names of flags defined by "
+            f"examples.common. Received: {sorted(defaults)}"
+        )
+
+
+def define_recipe_flags(flag_values, defaults):
+    """Defines the flags that set how OPT layers are made and trained.
+
+    Pops the default of each flag it defines from `defaults`. The flags are
+    turned into layer arguments by `opt_layer_kwargs`.
+    """
+    flags.DEFINE_boolean(
+        "trainable_basis",
+        defaults.pop("trainable_basis", False),
+        "Train the neurons V too (the paper's FN ablation, FN ✗).",
+        flag_values=flag_values,
+    )
+
+
+def opt_layer_kwargs(flags_obj):
+    """Keyword arguments of every OPT layer, from the recipe flags."""
+    return {"trainable_basis": flags_obj.trainable_basis}
+
+
+def get_method(flags_obj):
+    """The `keras_opt.baselines.Baseline` of `--method` (or of a name)."""
+    name = flags_obj if isinstance(flags_obj, str) else flags_obj.method
+    return keras_opt.baselines.get("baseline" if name == PLAIN else name)
+
+
+def seeds(flags_obj):
+    """The seeds to run: `--seeds`, or `[--seed]`."""
+    if not flags_obj.seeds:
+        return [flags_obj.seed]
+    try:
+        return [int(seed) for seed in flags_obj.seeds]
+    except ValueError:
+        raise ValueError(
+            "Invalid value for flag `--seeds`. Expected comma-separated "
+            f"integers. Received: {','.join(flags_obj.seeds)}"
+        ) from None
+
+
+def with_overrides(flags_obj, **overrides):
+    """A copy of the flag values as a namespace, with `overrides` applied."""
+    if isinstance(flags_obj, flags.FlagValues):
+        values = flags_obj.flag_values_dict()
+    else:
+        values = dict(vars(flags_obj))
+    values.update(overrides)
+    return types.SimpleNamespace(**values)
+
+
+def build_optimizer(flags_obj):
+    """StiefelSGD or StiefelAdam, from the optimizer flags."""
+    kwargs = {
+        "learning_rate": flags_obj.learning_rate,
+        "rotation_learning_rate": flags_obj.rotation_learning_rate,
+        "weight_decay": flags_obj.weight_decay,
+    }
+    if flags_obj.optimizer == "sgd":
+        return keras_opt.optimizers.StiefelSGD(
+            momentum=flags_obj.momentum, **kwargs
+        )
+    return keras_opt.optimizers.StiefelAdam(**kwargs)
+
+
+class TestMetrics(keras.callbacks.Callback):
+    """Evaluates held-out data at every epoch end into `logs["test_*"]`.
+
+    Put it before `TensorBoard` in `callbacks=[...]`, like the monitors.
+
+    Args:
+        **evaluate_kwargs: what `model.evaluate` gets (`x`, `y`,
+            `sample_weight`, `batch_size`, ...).
+    """
+
+    def __init__(self, **evaluate_kwargs):
+        super().__init__()
+        self.evaluate_kwargs = evaluate_kwargs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        results = self.model.evaluate(
+            verbose=0, return_dict=True, **self.evaluate_kwargs
+        )
+        for key, value in results.items():
+            logs[f"test_{key}"] = value
+
+
+def tensorboard_available():
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return False
+    return keras.backend.backend() == "tensorflow"
+
+
+def make_callbacks(
+    flags_obj, run_dir, test_metrics=None, extra=(), save_best_only=False
+):
+    """The callbacks of one training run, in the order Keras needs.
+
+    Test metrics and the energy/orthogonality monitors write into `logs`
+    first; then the method's own callbacks (the SRIP scheduler) and `extra`
+    (early stopping); then, with a `run_dir`, TensorBoard (when it is
+    available) and a checkpoint of the weights after every epoch (or, with
+    `save_best_only`, whenever the validation loss improves).
+    """
+    callbacks = []
+    if test_metrics is not None:
+        callbacks.append(test_metrics)
+    callbacks += [
+        keras_opt.callbacks.EnergyMonitor(include_plain_layers=True),
+        keras_opt.callbacks.OrthogonalityMonitor(),
+    ]
+    callbacks += get_method(flags_obj).callbacks()
+    callbacks += list(extra)
+    if run_dir:
+        if tensorboard_available():
+            callbacks.append(keras.callbacks.TensorBoard(run_dir))
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                os.path.join(run_dir, "checkpoint.weights.h5"),
+                save_weights_only=True,
+                save_best_only=save_best_only,
+            )
+        )
+    return callbacks
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.generic, np.ndarray)):
+        return _jsonable(value.tolist())
+    if hasattr(value, "numpy") or hasattr(value, "__array__"):
+        return _jsonable(np.asarray(value).tolist())
+    return value
+
+
+def run_record(history, seed, train_time_s, **metrics):
+    """One seed's entry of results.json, from `fit`'s `History`.
+
+    Args:
+        history: the `keras.callbacks.History` of the run.
+        seed: its seed.
+        train_time_s: seconds spent in `fit`.
+        **metrics: final numbers (`val_accuracy`, `test_accuracy`, ...).
+    """
+    logs = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    orthogonality = {
+        key.split("/", 1)[1]: values[-1]
+        for key, values in logs.items()
+        if key.startswith("orthogonality/")
+    }
+    energy = {
+        key.split("/", 1)[1]: [values[0], values[-1]]
+        for key, values in logs.items()
+        if key.startswith("energy/")
+    }
+    return {
+        "seed": seed,
+        **{k: _jsonable(v) for k, v in metrics.items()},
+        "epochs_run": len(history.epoch),
+        "train_time_s": train_time_s,
+        "orthogonality_errors": orthogonality,
+        "energy_first_last": energy,
+        "history": logs,
+    }
+
+
+def _mean_std(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values)),
+        "values": [float(v) for v in values],
+    }
+
+
+def run_seeds(flags_obj, script, train_one):
+    """Runs `train_one` for every seed and writes `results.json`.
+
+    Args:
+        flags_obj: the flag values.
+        script: the script's name, recorded in the results.
+        train_one: `train_one(flags_obj, seed, run_dir) -> dict`, which
+            trains one model (after `keras.utils.set_random_seed(seed)`)
+            and returns `run_record(...)`; `run_dir` is
+            `<model_dir>/seed_<seed>` or `None`.
+
+    Returns:
+        The results: `script`, `method`, `flags`, `seeds`, `runs` (one
+        `run_record` per seed) and `summary` (mean, std and values over
+        seeds of `val_accuracy` and `test_accuracy`).
+    """
+    model_dir = flags_obj.model_dir
+    runs = []
+    for seed in seeds(flags_obj):
+        run_dir = os.path.join(model_dir, f"seed_{seed}") if model_dir else None
+        if run_dir:
+            os.makedirs(run_dir, exist_ok=True)
+        keras.backend.clear_session()  # same layer names for every seed
+        keras.utils.set_random_seed(seed)
+        runs.append(train_one(flags_obj, seed, run_dir))
+    if isinstance(flags_obj, flags.FlagValues):
+        flag_dict = flags_obj.flag_values_dict()
+    else:
+        flag_dict = dict(vars(flags_obj))
+    results = {
+        "script": script,
+        "method": flags_obj.method,
+        "backend": keras.backend.backend(),
+        "flags": _jsonable(flag_dict),
+        "seeds": [run["seed"] for run in runs],
+        "runs": runs,
+        "summary": {
+            key: _mean_std([run.get(key) for run in runs])
+            for key in ("val_accuracy", "test_accuracy")
+        },
+    }
+    if model_dir:
+        write_results(results, model_dir)
+    return results
+
+
+def write_results(results, model_dir):
+    os.makedirs(model_dir, exist_ok=True)
+    path = os.path.join(model_dir, RESULTS_FILE)
+    with open(path, "w") as f:
+        json.dump(_jsonable(results), f, indent=1, allow_nan=True)
+    return path
+
+
+def format_mean_std(stats, scale=1.0, digits=4):
+    if stats is None:
+        return "n/a"
+    mean, std = stats["mean"] * scale, stats["std"] * scale
+    if len(stats["values"]) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def format_results(results):
+    """The report a script prints at the end."""
+    summary = results["summary"]
+    lines = [
+        f"{results['script']} --method={results['method']}, seeds "
+        f"{results['seeds']}: test accuracy "
+        f"{format_mean_std(summary['test_accuracy'])}, validation accuracy "
+        f"{format_mean_std(summary['val_accuracy'])}"
+    ]
+    for run in results["runs"]:
+        lines.append(
+            f"  seed {run['seed']}: test {run['test_accuracy']:.4f}, "
+            f"{run['epochs_run']} epochs in {run['train_time_s']:.1f} s"
+        )
+        for name, error in run["orthogonality_errors"].items():
+            first, last = run["energy_first_last"].get(name, [math.nan] * 2)
+            lines.append(
+                f"    {name}: max|RᵀR − I| {error:.3g}, energy "
+                f"{first:.6g} → {last:.6g}"
+            )
+    if "compare" in results:
+        plain = results["compare"]["summary"]["test_accuracy"]
+        lines.append(
+            f"plain network, same recipe: test accuracy "
+            f"{format_mean_std(plain)} (OPT {results['method']}: "
+            f"{format_mean_std(summary['test_accuracy'])})"
+        )
+    return "\n".join(lines)
+
+
+class Timer:
+    """`with Timer() as t: ...` then `t.seconds`."""
+
+    def __enter__(self):
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self._start
