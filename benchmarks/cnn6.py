@@ -46,3 +46,11 @@ def build_cnn6(orthogonalizer=None, num_classes=100, width=64):
     )(x)
     outputs = keras.layers.Flatten()(x)
     return keras.Model(inputs, outputs, name="cnn6")
+
+
+def orthogonalizer_names(keep=lambda cls: True):
+    """The first registered name of each orthogonalizer class `keep` accepts."""
+    names = {}
+    for name, cls in keras_opt.orthogonalizers.ALIASES.items():
+        names.setdefault(cls, name)
+    return [name for cls, name in names.items() if keep(cls)]

@@ -60,14 +60,9 @@ def time_maps(dimensions, repeats):
     from keras_opt import orthogonalizers
 
     rows = []
-    for name in [
-        "gram_schmidt",
-        "householder",
-        "lowdin",
-        "cayley",
-        "newton_schulz",
-        "stiefel",
-    ]:
+    from benchmarks.cnn6 import orthogonalizer_names
+
+    for name in orthogonalizer_names(lambda c: c.is_exact or c.is_stiefel):
         orthogonalizer = orthogonalizers.get(name)
         for d in dimensions:
             rng = np.random.default_rng(d)
@@ -124,7 +119,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--dimensions", default="27,576,1024,2304")
-    parser.add_argument("--methods", default="gram_schmidt,householder,lowdin,cayley,newton_schulz")
+    parser.add_argument("--methods", default=None, help="Default: the exact maps.")
     parser.add_argument("--skip_tests", action="store_true")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -150,7 +145,13 @@ def main():
         for n, d, f, m, e in rows
     ]
     print("\n".join(lines[-len(rows) - 2 :]), flush=True)
-    results = time_cnn6(args.methods.split(","), args.steps)
+    if args.methods:
+        methods = args.methods.split(",")
+    else:
+        from benchmarks.cnn6 import orthogonalizer_names
+
+        methods = orthogonalizer_names(lambda cls: cls.is_exact)
+    results = time_cnn6(methods, args.steps)
     plain = results["plain"][1]
     lines += [
         "",

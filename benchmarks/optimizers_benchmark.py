@@ -85,6 +85,7 @@ def cnn6_steps(repeats, batch_size=128):
     import numpy as np
 
     from benchmarks.cnn6 import build_cnn6
+    from keras_opt import layers
     from keras_opt import optimizers
 
     rng = np.random.default_rng(0)
@@ -118,7 +119,7 @@ def cnn6_steps(repeats, batch_size=128):
             times[name].append(time.perf_counter() - start)
     errors = []
     for layer in ogd.layers:
-        if hasattr(layer, "rotation"):
+        if isinstance(layer, layers.BaseOPT):
             r = keras.ops.convert_to_numpy(layer.rotation).astype(np.float64)
             errors.append(np.max(np.abs(r.T @ r - np.eye(r.shape[1]))))
     plain_s = statistics.median(times["plain"])

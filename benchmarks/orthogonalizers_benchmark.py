@@ -26,15 +26,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-METHODS = [
-    "gram_schmidt",
-    "householder",
-    "lowdin",
-    "cayley",
-    "newton_schulz",
-    "penalty",
-    "unconstrained",
-]
+from benchmarks.cnn6 import orthogonalizer_names  # noqa: E402
+
 
 
 def time_orthogonalizers(dimensions, repeats):
@@ -45,7 +38,7 @@ def time_orthogonalizers(dimensions, repeats):
     from keras_opt import orthogonalizers
 
     rows = []
-    for name in METHODS + ["stiefel"]:
+    for name in orthogonalizer_names():
         orthogonalizer = orthogonalizers.get(name)
         for d in dimensions:
             rng = np.random.default_rng(d)
@@ -146,7 +139,9 @@ def main():
     parser.add_argument("--dimensions", default="27,576,1024,2304")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--methods", default=",".join(METHODS))
+    # OGD needs a Stiefel optimizer; optimizers_benchmark.py times it.
+    methods = orthogonalizer_names(lambda cls: not cls.is_stiefel)
+    parser.add_argument("--methods", default=",".join(methods))
     parser.add_argument("--skip_maps", action="store_true")
     parser.add_argument("--skip_cnn6", action="store_true")
     parser.add_argument("--cnn6_child", default=None, help=argparse.SUPPRESS)

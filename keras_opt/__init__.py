@@ -14,6 +14,10 @@ Modules:
 - `keras_opt.linalg`, `keras_opt.stiefel`: the math (orthogonalization maps,
   Stiefel geometry).
 - `keras_opt.variable_tags`: the tags that mark Stiefel variables.
+- `keras_opt.fold`, `keras_opt.convert`: OPT models to stock Keras models
+  (for serving and export) and back (orthogonal fine-tuning).
+- `keras_opt.distribute` (imported on demand, needs TensorFlow): strategies
+  by name and a fault-tolerant training loop for several workers.
 """
 
 from keras_opt import baselines
@@ -27,4 +31,6 @@ from keras_opt import plot
 from keras_opt import regularizers
 from keras_opt import stiefel
 from keras_opt import variable_tags
+from keras_opt.conversion import convert
+from keras_opt.conversion import fold
 from keras_opt.version import __version__

@@ -11,9 +11,9 @@ of one row of the paper's comparison table (Liu et al., CVPR 2021, Table 2):
   classifier;
 * `"hs_mhe"`: as `"mhe"` with half-space hidden layers (the classifier
   stays full space);
-* an orthogonalizer name (`"gs"`, `"hr"`, `"ls"`, `"cp"`, `"ogd"`, `"or"`,
-  `"upt"`, ...): OPT hidden layers with that orthogonalizer and a plain
-  He-normal classifier.
+* a name of `keras_opt.orthogonalizers.ALIASES` (`"gs"`, `"ogd"`, `"or"`,
+  ...): OPT hidden layers with that orthogonalizer and a plain He-normal
+  classifier.
 
 The classifier is never an OPT layer, as in the paper. The MHE λ (1 on
 hidden layers, 10 on the classifier) are the MHE code's for `s` in {0, 1, 2,
@@ -26,17 +26,15 @@ import math
 
 import keras
 
+from keras_opt import callbacks
+from keras_opt import layers
 from keras_opt import orthogonalizers
 from keras_opt import regularizers
+from keras_opt.layers.base_opt import default_basis_initializer
+
+__all__ = ["PLAIN_NAMES", "Baseline", "get", "names"]
 
 PLAIN_NAMES = ("baseline", "orthogonal", "srip", "mhe", "hs_mhe")
-
-
-def he_normal():
-    """He-normal N(0, 2/d), not truncated: the paper's plain-layer init."""
-    return keras.initializers.VarianceScaling(
-        scale=2.0, mode="fan_in", distribution="untruncated_normal"
-    )
 
 
 class Baseline:
@@ -83,7 +81,7 @@ class Baseline:
         (hidden layers are OPT layers, made by `dense`/`conv`).
         """
         kwargs = {
-            "kernel_initializer": he_normal(),
+            "kernel_initializer": default_basis_initializer(),
             "kernel_regularizer": None,
         }
         if self.name == "orthogonal":
@@ -104,9 +102,7 @@ class Baseline:
     def dense(self, units, classifier=False, **kwargs):
         """A Dense (or OPTDense for OPT methods, unless `classifier`) layer."""
         if self.is_opt and not classifier:
-            from keras_opt.layers import OPTDense
-
-            return OPTDense(units, orthogonalizer=self.name, **kwargs)
+            return layers.OPTDense(units, orthogonalizer=self.name, **kwargs)
         return keras.layers.Dense(
             units, **{**self.kernel_kwargs(classifier), **kwargs}
         )
@@ -119,8 +115,6 @@ class Baseline:
                 f"3). Received: rank={rank!r}"
             )
         if self.is_opt and not classifier:
-            from keras_opt import layers
-
             cls = getattr(layers, f"OPTConv{rank}D")
             return cls(
                 filters, kernel_size, orthogonalizer=self.name, **kwargs
@@ -142,9 +136,7 @@ class Baseline:
     def callbacks(self, srip_schedule=None):
         """Callbacks the method needs in `fit` (the SRIP scheduler)."""
         if self.name == "srip":
-            from keras_opt.callbacks import SRIPScheduler
-
-            return [SRIPScheduler(schedule=srip_schedule)]
+            return [callbacks.SRIPScheduler(schedule=srip_schedule)]
         return []
 
     def __repr__(self):

@@ -7,6 +7,8 @@ from keras import ops
 
 from keras_opt import linalg
 
+__all__ = ["ENERGY_TYPES", "check_arguments", "hyperspherical_energy"]
+
 ENERGY_TYPES = ("0", "1", "2", "a0", "a1", "a2")
 
 # Offset added to the normalised angle by the MHE code so that `a0`, `a1`

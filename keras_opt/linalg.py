@@ -25,11 +25,6 @@ def sym(x):
     return (x + transpose(x)) / 2.0
 
 
-def skew(x):
-    """The skew-symmetric part `(X − Xᵀ) / 2` of square matrices."""
-    return (x - transpose(x)) / 2.0
-
-
 def eye_like(x):
     """The identity matrix of shape `(x.shape[-1], x.shape[-1])`."""
     return ops.eye(x.shape[-1], dtype=x.dtype)

@@ -1,9 +1,9 @@
-"""Orthogonalizers: how an OPT layer turns its `rotation` variable into R.
+"""Orthogonalizers: how an OPT layer turns its `rotation_parameter` P into R.
 
 Every method of the OPT paper is one string here, so every row of its tables
 is one argument away:
 
-| name | alias | R in the forward pass | rotation starts at |
+| name | alias | R in the forward pass | P starts at |
 |---|---|---|---|
 | `"gram_schmidt"` | `"gs"` | Gram–Schmidt of the rows of P | N(0, 1) |
 | `"householder"` | `"hr"` | Householder QR factor of P | N(0, 1) |
@@ -15,8 +15,8 @@ is one argument away:
 | `"unconstrained"` | `"upt"` | P itself | N(0, 1) |
 
 An orthogonalizer object carries everything a method needs: the map
-(`__call__`), the default initializer of the rotation, an optional penalty
-and whether the rotation is a Stiefel variable. Third parties subclass
+(`__call__`), the default initializer and regularizer of P, and whether P is
+a Stiefel variable. Third parties subclass
 `Orthogonalizer` and register the subclass with
 `keras.saving.register_keras_serializable`; any callable `P -> R` is accepted
 too and is wrapped in `FunctionOrthogonalizer`.
@@ -27,11 +27,31 @@ import difflib
 import keras
 
 from keras_opt import linalg
+from keras_opt import regularizers
+
+__all__ = [
+    "ALIASES",
+    "ALL_OBJECTS",
+    "ALL_OBJECTS_DICT",
+    "Cayley",
+    "FunctionOrthogonalizer",
+    "GramSchmidt",
+    "Householder",
+    "Lowdin",
+    "NewtonSchulz",
+    "Orthogonalizer",
+    "Penalty",
+    "Stiefel",
+    "Unconstrained",
+    "deserialize",
+    "get",
+    "serialize",
+]
 
 
 @keras.saving.register_keras_serializable(package="keras_opt")
 class Orthogonalizer:
-    """Base class of the maps from a rotation variable P to a matrix R.
+    """Base class of the maps from a layer's rotation parameter P to R.
 
     Subclasses implement `__call__(matrix)`, which takes square matrices of
     shape `(..., d, d)` and returns matrices of the same shape and dtype,
@@ -39,8 +59,8 @@ class Orthogonalizer:
     state. Class attributes describe the method to the layers and tests:
 
     - `is_exact`: the output is orthogonal for every full-rank input;
-    - `is_stiefel`: the rotation is R itself and must be updated by a
-      Stiefel optimizer (`keras_opt.optimizers.StiefelSGD`);
+    - `is_stiefel`: P is R itself and must be updated by a Stiefel
+      optimizer (`keras_opt.optimizers.StiefelSGD`);
     - `supports_jit`: whether XLA compiles the map efficiently.
 
     Example:
@@ -68,8 +88,16 @@ class Orthogonalizer:
 
     @property
     def rotation_initializer(self):
-        """The default initializer of the rotation variable."""
+        """The default initializer of P."""
         return keras.initializers.RandomNormal(mean=0.0, stddev=1.0)
+
+    @property
+    def rotation_regularizer(self):
+        """The regularizer of P that the method needs, or `None`.
+
+        OPT layers add it to their `rotation_regularizer`, if any.
+        """
+        return None
 
     def rotate(self, matrix, basis):
         """Returns `self(matrix) @ basis`; subclasses may fuse the product.
@@ -79,10 +107,6 @@ class Orthogonalizer:
         columns.
         """
         return keras.ops.matmul(self(matrix), basis)
-
-    def penalty(self, matrix):
-        """A loss term on the rotation variable, or `None`."""
-        return None
 
     def get_config(self):
         return {}
@@ -242,13 +266,13 @@ class _IdentityMap(Orthogonalizer):
 
 @keras.saving.register_keras_serializable(package="keras_opt")
 class Stiefel(_IdentityMap):
-    """R is the rotation variable itself, kept orthogonal by the optimizer.
+    """R is P itself, kept orthogonal by a Stiefel optimizer (`"ogd"`).
 
-    This is the paper's OGD (`"ogd"`): no map in the forward pass, the
-    rotation starts at the identity and is tagged with
-    `keras_opt.variable_tags.mark_stiefel`, so that
-    `keras_opt.optimizers.StiefelSGD` or `StiefelAdam` update it on the Stiefel manifold. Other optimizers
-    would train it as an unconstrained matrix (UPT); layers warn about that.
+    This is the paper's OGD: no map in the forward pass, P (which
+    holds R) starts at the identity and is tagged with
+    `keras_opt.variable_tags.mark_stiefel`, so that `keras_opt.optimizers.StiefelSGD`
+    or `StiefelAdam` update it on the Stiefel manifold. Other optimizers
+    would train it as an unconstrained matrix (UPT) and warn about it.
     """
 
     is_stiefel = True
@@ -260,10 +284,12 @@ class Stiefel(_IdentityMap):
 
 @keras.saving.register_keras_serializable(package="keras_opt")
 class Penalty(_IdentityMap):
-    """R is the rotation variable itself, pulled towards orthogonality (`"or"`).
+    """R is P itself, pulled towards orthogonality by a penalty (`"or"`).
 
-    The layer adds `beta · ‖P Pᵀ − I‖_F` to the loss. The official code uses
-    the non-squared norm with `beta = 0.1`; the paper writes the squared
+    Its `rotation_regularizer` is
+    `keras_opt.regularizers.OrthogonalityPenalty(beta, squared, mode="rows")`,
+    so the layer adds `beta · ‖P Pᵀ − I‖_F` to the loss. The official code
+    uses the non-squared norm with `beta = 0.1`; the paper writes the squared
     norm, available with `squared=True`.
 
     Args:
@@ -280,9 +306,10 @@ class Penalty(_IdentityMap):
         self.beta = float(beta)
         self.squared = bool(squared)
 
-    def penalty(self, matrix):
-        return self.beta * linalg.orthogonality_penalty(
-            matrix, squared=self.squared
+    @property
+    def rotation_regularizer(self):
+        return regularizers.OrthogonalityPenalty(
+            self.beta, squared=self.squared, mode="rows"
         )
 
     def get_config(self):
@@ -291,11 +318,11 @@ class Penalty(_IdentityMap):
 
 @keras.saving.register_keras_serializable(package="keras_opt")
 class Unconstrained(_IdentityMap):
-    """R is the rotation variable itself, unconstrained (`"upt"`).
+    """R is P itself, unconstrained (`"upt"`).
 
     The paper's UPT ablation: over-parameterization without orthogonality.
-    The rotation starts at N(0, 1) like the other maps' P (the paper does not
-    state UPT's initializer).
+    P starts at N(0, 1) like the other maps' P (the paper does not state
+    UPT's initializer).
     """
 
 
@@ -303,7 +330,7 @@ class Unconstrained(_IdentityMap):
 class FunctionOrthogonalizer(Orthogonalizer):
     """Wraps a plain callable `P -> R` as an orthogonalizer.
 
-    The rotation starts at N(0, 1). To save a model that uses it, the
+    P starts at N(0, 1). To save a model that uses it, the
     function must be registered with `keras.saving.register_keras_serializable`.
 
     Args:

@@ -7,6 +7,8 @@ import csv
 import math
 import os
 
+__all__ = ["plot_training_dynamics"]
+
 _EXTRA_HINT = (
     "keras_opt.plot needs matplotlib, which is an optional dependency. "
     "Install it with `pip install keras_opt[plot]` (or `pip install "

@@ -9,7 +9,9 @@ import numpy as np
 from absl.testing import absltest
 from absl.testing import parameterized
 
+from keras_opt import linalg
 from keras_opt import orthogonalizers
+from keras_opt import regularizers
 from tests import test_case
 
 ALL = sorted(orthogonalizers.ALL_OBJECTS, key=lambda cls: cls.__name__)
@@ -206,15 +208,36 @@ class RegistryTest(test_case.TestCase):
         self.assertIsInstance(wrapped, orthogonalizers.FunctionOrthogonalizer)
         self.assertAllClose(wrapped(np.eye(2)), -np.eye(2))
 
-    def test_penalty_value(self):
+    def test_every_class_has_a_name(self):
+        self.assertEqual(
+            set(orthogonalizers.ALIASES.values()), orthogonalizers.ALL_OBJECTS
+        )
+
+    def test_penalty_regularizer_value(self):
+        # Non-symmetric P, so that P Pᵀ and PᵀP differ entry by entry.
         p = np.random.default_rng(0).standard_normal((4, 4))
         norm = np.linalg.norm(p @ p.T - np.eye(4))
-        self.assertAllClose(
-            orthogonalizers.get("or").penalty(p), 0.1 * norm, atol=1e-10
-        )
+        regularizer = orthogonalizers.get("or").rotation_regularizer
+        self.assertIsInstance(regularizer, regularizers.OrthogonalityPenalty)
+        self.assertAllClose(regularizer(p), 0.1 * norm, atol=1e-10)
         squared = orthogonalizers.Penalty(beta=0.5, squared=True)
-        self.assertAllClose(squared.penalty(p), 0.5 * norm**2, atol=1e-8)
-        self.assertIsNone(orthogonalizers.get("gs").penalty(p))
+        self.assertAllClose(
+            squared.rotation_regularizer(p), 0.5 * norm**2, atol=1e-8
+        )
+        # Exactly what Penalty computed before it became a regularizer.
+        p32 = p.astype("float32")
+        self.assertAllEqual(
+            squared.rotation_regularizer(p32),
+            0.5 * linalg.orthogonality_penalty(p32, squared=True),
+        )
+
+    @parameterized.named_parameters(named(ALL))
+    def test_only_penalty_has_a_rotation_regularizer(self, cls):
+        regularizer = cls().rotation_regularizer
+        if cls is orthogonalizers.Penalty:
+            self.assertIsNotNone(regularizer)
+        else:
+            self.assertIsNone(regularizer)
 
     def test_invalid_hyperparameters(self):
         with self.assertRaisesRegex(ValueError, "`beta`.*Received: beta=-1"):

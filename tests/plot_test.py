@@ -6,11 +6,6 @@ from absl.testing import absltest
 from keras_opt import plot
 from tests import test_case
 
-try:
-    import matplotlib  # noqa: F401
-except ImportError:
-    matplotlib = None
-
 HISTORY = {
     "loss": [2.0, 1.5, 1.2],
     "energy/opt_conv": [0.51, 0.51, 0.51],
@@ -21,11 +16,6 @@ HISTORY = {
 
 
 class PlotTrainingDynamicsTest(test_case.TestCase):
-    def setUp(self):
-        super().setUp()
-        if matplotlib is None:
-            self.skipTest("matplotlib (the `plot` extra) is not installed.")
-
     def assertIsPng(self, path):
         self.assertTrue(os.path.isfile(path))
         with open(path, "rb") as file:

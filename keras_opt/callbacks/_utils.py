@@ -2,26 +2,32 @@
 
 import keras
 
+from keras_opt.layers import BaseOPT
+
 UPDATE_FREQS = ("epoch", "batch")
 
 
 def iter_layers(model):
-    """Yields every layer nested in `model`, depth first, once each."""
+    """Yields the layers of `model`, depth first, once each.
+
+    Walks the public `layers` of models nested in `model` (Sequential or
+    functional models used as layers, subclassed models); the sublayers of
+    a plain `keras.layers.Layer` are not listed by any public API and are
+    not visited.
+    """
     seen = set()
-    stack = list(reversed(model._layers))
+    stack = list(reversed(model.layers))
     while stack:
         layer = stack.pop()
         if id(layer) in seen:
             continue
         seen.add(id(layer))
         yield layer
-        stack.extend(reversed(layer._layers))
+        stack.extend(reversed(getattr(layer, "layers", None) or []))
 
 
 def opt_layers(model):
     """The built OPT layers of `model`."""
-    from keras_opt.layers import BaseOPT
-
     return [
         layer
         for layer in iter_layers(model)
@@ -31,8 +37,6 @@ def opt_layers(model):
 
 def plain_kernel_layers(model):
     """Built non-OPT layers with a `kernel` of rank >= 2."""
-    from keras_opt.layers import BaseOPT
-
     found = []
     for layer in iter_layers(model):
         if isinstance(layer, BaseOPT) or not layer.built:

@@ -11,9 +11,9 @@ from keras_opt.callbacks import _utils
 class EnergyMonitor(_utils.PeriodicMonitor):
     """Writes the hyperspherical energy of every OPT layer into `logs`.
 
-    For each OPT layer (found recursively in the model) it computes
-    `keras_opt.energy.hyperspherical_energy(layer.kernel, s, half_space)` on
-    the effective kernel W = R·V and stores it under
+    For each OPT layer (in `model.layers`, nested models included) it
+    computes `keras_opt.energy.hyperspherical_energy(layer.kernel, s,
+    half_space)` on the effective kernel W = R·V and stores it under
     `logs["energy/<layer name>"]`, plus the sum over OPT layers under
     `logs["energy/opt_total"]` (OPT's reported metric, reference §10.3).
     With `include_plain_layers=True` it also reports the `kernel` of every

@@ -8,15 +8,15 @@ from keras import ops
 from keras_opt import linalg
 from keras_opt.callbacks import _utils
 
-ON_EXCEED = ("warn", "stop")
+_ON_EXCEED = ("warn", "stop")
 
 
 @keras.saving.register_keras_serializable(package="keras_opt")
 class OrthogonalityMonitor(_utils.PeriodicMonitor):
     """Writes `max |RᵀR − I|` of every OPT layer into `logs`, with a budget.
 
-    For each OPT layer (found recursively in the model) it computes
-    R = `layer.orthogonalizer(layer.rotation)` and stores the largest entry
+    For each OPT layer (in `model.layers`, nested models included) it reads
+    R = `layer.rotation` and stores the largest entry
     of `|RᵀR − I|` (evaluated in float64) under
     `logs["orthogonality/<layer name>"]`. For exact maps this measures
     float32 round-off; for OGD (`"stiefel"`) the drift of the retraction;
@@ -64,10 +64,10 @@ class OrthogonalityMonitor(_utils.PeriodicMonitor):
                 "Invalid value for argument `budget`. Expected None or a "
                 f"float > 0. Received: budget={budget!r}"
             )
-        if on_exceed not in ON_EXCEED:
+        if on_exceed not in _ON_EXCEED:
             raise ValueError(
                 "Invalid value for argument `on_exceed`. Expected one of "
-                f"{ON_EXCEED}. Received: on_exceed={on_exceed!r}"
+                f"{_ON_EXCEED}. Received: on_exceed={on_exceed!r}"
             )
         self.budget = None if budget is None else float(budget)
         self.on_exceed = on_exceed
@@ -76,8 +76,9 @@ class OrthogonalityMonitor(_utils.PeriodicMonitor):
         values = {}
         self._checked = set()
         for layer in _utils.opt_layers(self.model):
-            rotation = layer.orthogonalizer(layer.rotation)
-            error = linalg.orthogonality_error(ops.cast(rotation, "float64"))
+            error = linalg.orthogonality_error(
+                ops.cast(layer.rotation, "float64")
+            )
             key = f"orthogonality/{layer.name}"
             values[key] = float(ops.convert_to_numpy(error))
             orthogonalizer = layer.orthogonalizer

@@ -36,8 +36,9 @@ class SRIPScheduler(keras.callbacks.Callback):
     regularizer's `factor` to its `coefficient` variable. The variable is
     read inside the compiled train step, so the change takes effect at once,
     without retracing. By default it finds every `SRIP` instance attached to
-    any layer of the model (as `kernel_regularizer`, `rotation_regularizer`
-    or any other attribute); pass `regularizers` to pick them yourself. The
+    a layer of `model.layers`, nested models included (as
+    `kernel_regularizer`, `rotation_regularizer` or any other attribute);
+    pass `regularizers` to pick them yourself. The
     current multiplier is written to `logs["srip_multiplier"]` at epoch end,
     as `LearningRateScheduler` writes `"learning_rate"`; put this callback
     before `TensorBoard` and `CSVLogger` to see it there.

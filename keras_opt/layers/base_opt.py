@@ -1,9 +1,12 @@
 """The shared machinery of OPT layers: W = R·V with R = orthogonalizer(P)."""
 
+import textwrap
+
 import keras
 from keras import ops
 
 from keras_opt import orthogonalizers
+from keras_opt import regularizers
 from keras_opt import variable_tags
 
 _KERNEL_ARGUMENTS = {
@@ -15,63 +18,93 @@ _KERNEL_ARGUMENTS = {
 
 
 def default_basis_initializer():
-    """He-normal N(0, 2/d), not truncated, as the official code draws V."""
+    """He-normal N(0, 2/d), not truncated, as the official code draws V.
+
+    Also the paper's initializer of plain layers (`keras_opt.baselines`).
+    """
     return keras.initializers.VarianceScaling(
         scale=2.0, mode="fan_in", distribution="untruncated_normal"
     )
 
 
-class _RotationLoss:
-    """The user's rotation regularizer plus the orthogonalizer's penalty."""
+def _orthogonalizer_argument():
+    """The `orthogonalizer` entry of the Args, listing the registry."""
+    names = {}
+    for name, cls in orthogonalizers.ALIASES.items():
+        names.setdefault(cls, []).append(f'`"{name}"`')
+    choices = ", ".join(
+        f"{first} ({', '.join(aliases)})" if aliases else first
+        for first, *aliases in names.values()
+    )
+    return textwrap.fill(
+        f"orthogonalizer: How R is made from P. One of {choices}, a "
+        "`keras_opt.orthogonalizers.Orthogonalizer` or a callable P -> R. "
+        'Defaults to `"gram_schmidt"`.',
+        width=80,
+        initial_indent=" " * 8,
+        subsequent_indent=" " * 12,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ).lstrip()
 
-    def __init__(self, regularizer, orthogonalizer):
-        self.regularizer = regularizer
-        self.orthogonalizer = orthogonalizer
 
-    def __call__(self, rotation):
-        losses = []
-        if self.regularizer is not None:
-            losses.append(self.regularizer(rotation))
-        penalty = self.orthogonalizer.penalty(rotation)
-        if penalty is not None:
-            losses.append(penalty)
-        return ops.sum(ops.stack(losses)) if len(losses) > 1 else losses[0]
+# The arguments every OPT layer shares, for `{{base_opt_keyword_args}}` in
+# the docstrings, after the layer's own arguments.
+base_opt_keyword_args = (
+    f"""activation: Activation function. Defaults to none (linear).
+        use_bias: Whether the layer uses a bias vector.
+        basis_initializer: Initializer of V. Defaults to He-normal N(0, 2/d),
+            not truncated. Pass a seeded initializer for reproducible
+            neurons, or a non-zero mean for the paper's initial-energy
+            ablation.
+        bias_initializer: Initializer of the bias.
+        rotation_regularizer: Regularizer of the rotation parameter P: a
+            Keras regularizer, or a `keras_opt.regularizers` name (such as
+            `"srip"`), instance or config. It is added to the
+            orthogonalizer's own regularizer (OR's `β‖P Pᵀ − I‖_F`), never
+            replaces it; OR's β is set with `orthogonalizer=Penalty(beta)`.
+        bias_regularizer: Regularizer applied to the bias.
+        activity_regularizer: Regularizer applied to the output.
+        bias_constraint: Constraint applied to the bias.
+        {_orthogonalizer_argument()}
+        rotation_initializer: Initializer of P. Defaults to the
+            orthogonalizer's: N(0, 1), or the identity for `"ogd"`.
+        trainable_basis: Whether V is trained too (the paper's FN ablation).
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`."""
+)
+
+
+class _SumOfRegularizers:
+    """The sum of several regularizers of one variable."""
+
+    def __init__(self, regularizers):
+        self.regularizers = regularizers
+
+    def __call__(self, x):
+        return ops.sum(ops.stack([r(x) for r in self.regularizers]))
 
 
 class BaseOPT(keras.layers.Layer):
     """Base class of the OPT layers, whose kernel is `W = R·V`.
 
     V (`basis`, shape `(d, n)`) holds the layer's n neurons of fan-in d, drawn
-    at random once and frozen; R is a d×d orthogonal matrix computed from the
-    trainable `rotation` P by an orthogonalizer and shared by all neurons.
-    Since R is orthogonal, the angles between neurons, and so the layer's
-    hyperspherical energy, never change during training. The linear algebra
-    runs in float32 (or float64 under a float64 policy) whatever the dtype
-    policy; only W is cast to the compute dtype.
+    at random once and frozen; R (`rotation`) is a d×d orthogonal matrix
+    computed by an orthogonalizer from the trainable `rotation_parameter` P,
+    and shared by all neurons. Since R is orthogonal, the angles between
+    neurons, and so the layer's hyperspherical energy, never change during
+    training. The linear algebra runs in float32 (or float64 under a float64
+    policy) whatever the dtype policy; only W is cast to the compute dtype.
+
+    `layer.kernel` returns W and `layer.rotation` returns R, both read-only
+    and computed from the variables on every access. With
+    `orthogonalizer="ogd"`, P is R itself, kept orthogonal by a Stiefel
+    optimizer.
 
     Subclasses call `_build_opt_weights(fan_in, units, kernel_shape)` in
     `build` and use `self._compute_kernel()` in `call`.
 
     Args:
-        activation: Activation function, as for `keras.layers.Dense`.
-        use_bias: Whether the layer uses a bias vector.
-        basis_initializer: Initializer of V. Defaults to He-normal N(0, 2/d),
-            not truncated. Pass a seeded initializer for reproducible neurons,
-            or a non-zero mean for the paper's initial-energy ablation.
-        bias_initializer: Initializer of the bias.
-        rotation_regularizer: Regularizer applied to the rotation P.
-        bias_regularizer: Regularizer applied to the bias.
-        activity_regularizer: Regularizer applied to the output.
-        bias_constraint: Constraint applied to the bias.
-        orthogonalizer: How R is made from P: a name from
-            `keras_opt.orthogonalizers` (`"gram_schmidt"`/`"gs"`,
-            `"householder"`/`"hr"`, `"lowdin"`/`"ls"`, `"cayley"`/`"cp"`,
-            `"newton_schulz"`, `"stiefel"`/`"ogd"`, `"penalty"`/`"or"`,
-            `"unconstrained"`/`"upt"`), an `Orthogonalizer` or a callable.
-        rotation_initializer: Initializer of P. Defaults to the
-            orthogonalizer's: N(0, 1), or the identity for `"stiefel"`.
-        trainable_basis: Whether V is trained too (the paper's FN ablation).
-        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+        {{base_opt_keyword_args}}
     """
 
     def __init__(
@@ -115,7 +148,7 @@ class BaseOPT(keras.layers.Layer):
             basis_initializer or default_basis_initializer()
         )
         self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.rotation_regularizer = keras.regularizers.get(rotation_regularizer)
+        self.rotation_regularizer = regularizers.get(rotation_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.orthogonalizer = orthogonalizers.get(orthogonalizer)
@@ -127,18 +160,20 @@ class BaseOPT(keras.layers.Layer):
 
     def _build_opt_weights(self, fan_in, units, kernel_shape):
         self._kernel_shape = tuple(kernel_shape)
-        rotation_loss = None
-        has_penalty = (
-            type(self.orthogonalizer).penalty
-            is not orthogonalizers.Orthogonalizer.penalty
-        )
-        if self.rotation_regularizer is not None or has_penalty:
-            rotation_loss = _RotationLoss(
-                self.rotation_regularizer, self.orthogonalizer
+        losses = [
+            regularizer
+            for regularizer in (
+                self.rotation_regularizer,
+                self.orthogonalizer.rotation_regularizer,
             )
+            if regularizer is not None
+        ]
+        rotation_loss = losses[0] if len(losses) == 1 else None
+        if len(losses) > 1:
+            rotation_loss = _SumOfRegularizers(losses)
         is_stiefel = self.orthogonalizer.is_stiefel
-        self.rotation = self.add_weight(
-            name="rotation",
+        self.rotation_parameter = self.add_weight(
+            name="rotation_parameter",
             shape=(fan_in, fan_in),
             initializer=self.rotation_initializer,
             regularizer=rotation_loss,
@@ -146,7 +181,7 @@ class BaseOPT(keras.layers.Layer):
             autocast=False,
         )
         if is_stiefel:
-            variable_tags.mark_stiefel(self.rotation)
+            variable_tags.mark_stiefel(self.rotation_parameter)
         self.basis = self.add_weight(
             name="basis",
             shape=(fan_in, units),
@@ -165,7 +200,7 @@ class BaseOPT(keras.layers.Layer):
         else:
             self.bias = None
         if type(self.orthogonalizer) not in orthogonalizers.ALL_OBJECTS:
-            rotation = self.orthogonalizer(self.rotation)
+            rotation = self.orthogonalizer(self.rotation_parameter)
             if tuple(rotation.shape) != (fan_in, fan_in):
                 raise ValueError(
                     f"The orthogonalizer of layer '{self.name}' must return a "
@@ -174,6 +209,19 @@ class BaseOPT(keras.layers.Layer):
                     f"{tuple(rotation.shape)} from "
                     f"orthogonalizer={self.orthogonalizer!r}"
                 )
+
+    @property
+    def rotation(self):
+        """The orthogonal matrix `R = orthogonalizer(P)`, `(d, d)`, float32."""
+        if not self.built:
+            raise AttributeError(
+                "You must build the layer before accessing `rotation`."
+            )
+        rotation = self.orthogonalizer(self.rotation_parameter)
+        if isinstance(rotation, keras.Variable):
+            # The identity maps (OGD, OR, UPT) return P itself; R is a value.
+            rotation = ops.copy(rotation)
+        return rotation
 
     @property
     def kernel(self):
@@ -185,7 +233,9 @@ class BaseOPT(keras.layers.Layer):
         return self._compute_kernel()
 
     def _compute_kernel(self):
-        kernel = self.orthogonalizer.rotate(self.rotation, self.basis)
+        kernel = self.orthogonalizer.rotate(
+            self.rotation_parameter, self.basis
+        )
         return ops.reshape(kernel, self._kernel_shape)
 
     def _activate(self, outputs):
@@ -205,7 +255,7 @@ class BaseOPT(keras.layers.Layer):
                 "bias_initializer": keras.initializers.serialize(
                     self.bias_initializer
                 ),
-                "rotation_regularizer": keras.regularizers.serialize(
+                "rotation_regularizer": regularizers.serialize(
                     self.rotation_regularizer
                 ),
                 "bias_regularizer": keras.regularizers.serialize(
@@ -227,3 +277,8 @@ class BaseOPT(keras.layers.Layer):
             }
         )
         return config
+
+
+BaseOPT.__doc__ = BaseOPT.__doc__.replace(
+    "{{base_opt_keyword_args}}", base_opt_keyword_args
+)

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_opt.layers import base_opt
 from keras_opt.layers.base_opt_conv import BaseOPTConv
 
 
@@ -10,18 +11,19 @@ class OPTConv1D(BaseOPTConv):
     """1D convolution layer trained by Orthogonal Over-Parameterization.
 
     `OPTConv1D` convolves like `keras.layers.Conv1D`, but its kernel is
-    `W = R·V`: V (`basis`, shape `(d, filters)` with
-    d = kernel_size * C_in) holds the filters, drawn once from
-    N(0, 2/d) and frozen; R (`orthogonalizer(rotation)`, shape `(d, d)`) is one
-    learned orthogonal matrix shared by all filters. `R·V` is reshaped to the
-    Keras kernel layout `(kernel_size, C_in, filters)`, flattened in that order. Only
-    the `rotation` P and the bias are trained, so the angles between filters,
-    and the layer's hyperspherical energy, stay those of the random start.
-    `layer.kernel` returns W.
+    `W = R·V`: V (`basis`, shape `(d, filters)` with d = kernel_size * C_in)
+    holds the filters, drawn once from N(0, 2/d) and frozen; R (`rotation`,
+    shape `(d, d)`) is one learned orthogonal matrix shared by all filters,
+    made by the orthogonalizer from the trainable `rotation_parameter` P.
+    `R·V` is reshaped to the Keras kernel layout `(kernel_size, C_in,
+    filters)`, flattened in that order. Only P and the bias are trained, so
+    the angles between filters, and the layer's hyperspherical energy, stay
+    those of the random start. `layer.kernel` returns W and `layer.rotation`
+    returns R.
 
-    With `orthogonalizer="ogd"` (or `"stiefel"`) the rotation is R itself,
-    starts at the identity and is kept orthogonal by
-    `keras_opt.optimizers.StiefelSGD` or `StiefelAdam` (the paper's OGD).
+    With `orthogonalizer="ogd"` (or `"stiefel"`) P is R itself, starts at the
+    identity and is kept orthogonal by `keras_opt.optimizers.StiefelSGD` or
+    `StiefelAdam` (the paper's OGD).
 
     Args:
         filters: Positive int, the number of filters (output channels).
@@ -32,28 +34,11 @@ class OPTConv1D(BaseOPTConv):
             `"channels_first"` (inputs `(batch, C_in, steps)`). Defaults to
             `keras.config.image_data_format()`.
         dilation_rate: Int or tuple of 1 ints, the dilation rate.
-        activation: Activation function. Defaults to none (linear).
-        use_bias: Whether the layer uses a bias vector.
-        basis_initializer: Initializer of V. Defaults to He-normal N(0, 2/d),
-            not truncated.
-        bias_initializer: Initializer of the bias.
-        rotation_regularizer: Regularizer applied to the rotation P.
-        bias_regularizer: Regularizer applied to the bias.
-        activity_regularizer: Regularizer applied to the output.
-        bias_constraint: Constraint applied to the bias.
-        orthogonalizer: How R is made from P. One of `"gram_schmidt"`
-            (`"gs"`, the default), `"householder"` (`"hr"`), `"lowdin"`
-            (`"ls"`), `"cayley"` (`"cp"`), `"newton_schulz"`, `"stiefel"`
-            (`"ogd"`), `"penalty"` (`"or"`), `"unconstrained"` (`"upt"`), a
-            `keras_opt.orthogonalizers.Orthogonalizer` or a callable P -> R.
-        rotation_initializer: Initializer of P. Defaults to the
-            orthogonalizer's: N(0, 1), or the identity for `"ogd"`.
-        trainable_basis: Whether V is trained too (the paper's FN ablation).
-        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+        {{base_opt_keyword_args}}
 
     Input shape:
-        3D tensor `(batch, steps, C_in)` (channels last) or `(batch, C_in, steps)`
-        (channels first).
+        3D tensor `(batch, steps, C_in)` (channels last) or
+        `(batch, C_in, steps)` (channels first).
 
     Output shape:
         3D tensor with `filters` channels and the spatial dimensions of
@@ -66,7 +51,7 @@ class OPTConv1D(BaseOPTConv):
     >>> y.shape
     TensorShape([2, 10, 8])
     >>> layer.rotation.shape  # d = 3 * 4
-    (12, 12)
+    TensorShape([12, 12])
 
     Reference:
         - [Liu et al., 2021](https://arxiv.org/abs/2004.04690),
@@ -115,3 +100,8 @@ class OPTConv1D(BaseOPTConv):
             trainable_basis=trainable_basis,
             **kwargs,
         )
+
+
+OPTConv1D.__doc__ = OPTConv1D.__doc__.replace(
+    "{{base_opt_keyword_args}}", base_opt.base_opt_keyword_args
+)

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_opt.layers import base_opt
 from keras_opt.layers.base_opt import BaseOPT
 
 
@@ -13,36 +14,20 @@ class OPTDense(BaseOPT):
     `OPTDense` computes `output = activation(dot(input, W) + bias)` like
     `keras.layers.Dense`, but its kernel is `W = R·V`: V (`basis`, shape
     `(input_dim, units)`) holds the `units` neurons, drawn once from N(0, 2/d)
-    and frozen; R (`orthogonalizer(rotation)`, shape `(input_dim, input_dim)`)
-    is one learned orthogonal matrix shared by all neurons. Only the
-    `rotation` P and the bias are trained, so the angles between neurons, and
-    the layer's hyperspherical energy, stay those of the random start.
-    `layer.kernel` returns W, so code that reads a Dense kernel keeps working.
+    and frozen; R (`rotation`, shape `(input_dim, input_dim)`) is one learned
+    orthogonal matrix shared by all neurons, made by the orthogonalizer from
+    the trainable `rotation_parameter` P. Only P and the bias are trained,
+    so the angles between neurons, and the layer's hyperspherical energy,
+    stay those of the random start. `layer.kernel` returns W, so code that
+    reads a Dense kernel keeps working, and `layer.rotation` returns R.
 
-    With `orthogonalizer="ogd"` (or `"stiefel"`) the rotation is R itself,
-    starts at the identity and is kept orthogonal by a Stiefel optimizer,
+    With `orthogonalizer="ogd"` (or `"stiefel"`) P is R itself, starts at the
+    identity and is kept orthogonal by a Stiefel optimizer,
     `keras_opt.optimizers.StiefelSGD` or `StiefelAdam`; the paper's OGD.
 
     Args:
         units: Positive int, the number of neurons (output features).
-        activation: Activation function. Defaults to none (linear).
-        use_bias: Whether the layer uses a bias vector.
-        basis_initializer: Initializer of V. Defaults to He-normal N(0, 2/d),
-            not truncated.
-        bias_initializer: Initializer of the bias.
-        rotation_regularizer: Regularizer applied to the rotation P.
-        bias_regularizer: Regularizer applied to the bias.
-        activity_regularizer: Regularizer applied to the output.
-        bias_constraint: Constraint applied to the bias.
-        orthogonalizer: How R is made from P. One of `"gram_schmidt"`
-            (`"gs"`, the default), `"householder"` (`"hr"`), `"lowdin"`
-            (`"ls"`), `"cayley"` (`"cp"`), `"newton_schulz"`, `"stiefel"`
-            (`"ogd"`), `"penalty"` (`"or"`), `"unconstrained"` (`"upt"`), a
-            `keras_opt.orthogonalizers.Orthogonalizer` or a callable P -> R.
-        rotation_initializer: Initializer of P. Defaults to the
-            orthogonalizer's: N(0, 1), or the identity for `"ogd"`.
-        trainable_basis: Whether V is trained too (the paper's FN ablation).
-        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+        {{base_opt_keyword_args}}
 
     Input shape:
         N-D tensor of shape `(batch_size, ..., input_dim)`.
@@ -56,7 +41,10 @@ class OPTDense(BaseOPT):
     >>> y = layer(np.ones((2, 16)))
     >>> y.shape
     TensorShape([2, 32])
-    >>> r = layer.orthogonalizer(layer.rotation)  # (16, 16), RᵀR = I
+    >>> layer.rotation.shape  # R, with RᵀR = I
+    TensorShape([16, 16])
+    >>> layer.rotation_parameter.shape  # P, the trained variable
+    (16, 16)
 
     OGD, with the rotation on the Stiefel manifold:
 
@@ -143,3 +131,8 @@ class OPTDense(BaseOPT):
         config = super().get_config()
         config["units"] = self.units
         return config
+
+
+OPTDense.__doc__ = OPTDense.__doc__.replace(
+    "{{base_opt_keyword_args}}", base_opt.base_opt_keyword_args
+)

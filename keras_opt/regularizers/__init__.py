@@ -8,6 +8,17 @@ from keras_opt.regularizers.mhe import MHE
 from keras_opt.regularizers.orthogonality_penalty import OrthogonalityPenalty
 from keras_opt.regularizers.srip import SRIP
 
+__all__ = [
+    "ALL_OBJECTS",
+    "ALL_OBJECTS_DICT",
+    "MHE",
+    "OrthogonalityPenalty",
+    "SRIP",
+    "deserialize",
+    "get",
+    "serialize",
+]
+
 ALL_OBJECTS = {
     MHE,
     OrthogonalityPenalty,
@@ -55,9 +66,9 @@ def get(identifier):
     if identifier is None:
         return None
     if isinstance(identifier, dict):
-        try:
+        if identifier.get("class_name") in ALL_OBJECTS_DICT:
             obj = deserialize(identifier)
-        except (TypeError, ValueError):
+        else:
             obj = keras.regularizers.get(identifier)
     elif isinstance(identifier, str):
         obj = ALL_OBJECTS_DICT.get(identifier)

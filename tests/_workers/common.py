@@ -70,11 +70,9 @@ def _slow(x, y, seconds):
 
 
 def rotations(model):
-    """R of every OPT layer; adapt here if the layer API changes."""
+    """R of every OPT layer."""
     return [
-        keras.ops.convert_to_numpy(
-            layer.orthogonalizer(layer.trainable_weights[0])
-        )
+        keras.ops.convert_to_numpy(layer.rotation)
         for layer in model.layers
         if isinstance(layer, keras_opt.layers.OPTDense)
     ]

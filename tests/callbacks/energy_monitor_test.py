@@ -6,23 +6,20 @@ import numpy as np
 from absl.testing import absltest
 from absl.testing import parameterized
 
+import keras_opt
 from keras_opt import callbacks
 from keras_opt import orthogonalizers
+from keras_opt.optimizers import StiefelSGD
 from tests import test_case
 from tests.callbacks import _models
 from tests.energy_test import numpy_energy
+from tests.layers.base_opt_test import registered_names
 
-try:
-    from keras_opt.optimizers import StiefelSGD
-except ImportError:
-    StiefelSGD = None
-
-EXACT_MAPS = sorted(
+EXACT_MAPS = [
     name
-    for name in ("gram_schmidt", "householder", "lowdin", "cayley",
-                 "newton_schulz")
+    for name in registered_names()
     if orthogonalizers.get(name).is_exact
-)
+]
 
 
 def kernel_energy(layer, **kwargs):
@@ -76,9 +73,9 @@ class EnergyMonitorTest(test_case.TestCase):
         )
         for name in ("opt_conv", "opt_dense"):
             layer = model.get_layer(name)
-            rotation = keras.ops.convert_to_numpy(
-                layer.orthogonalizer(layer.rotation)
-            ).astype("float64")
+            rotation = keras.ops.convert_to_numpy(layer.rotation).astype(
+                "float64"
+            )
             gram = rotation.T @ rotation
             error = np.max(np.abs(gram - np.eye(len(rotation))))
             self.assertAllClose(
@@ -105,8 +102,6 @@ class EnergyMonitorTest(test_case.TestCase):
     def test_opt_energy_constant_through_fit_plain_energy_changes(
         self, orthogonalizer
     ):
-        if orthogonalizer == "stiefel" and StiefelSGD is None:
-            self.skipTest("keras_opt.optimizers.StiefelSGD is not available.")
         model = _models.opt_model(orthogonalizer)
         optimizer = (
             StiefelSGD(0.1)
@@ -119,8 +114,8 @@ class EnergyMonitorTest(test_case.TestCase):
             name: {s: kernel_energy(model.get_layer(name), s=s) for s in (0, 2)}
             for name in ("opt_conv", "opt_dense", "classifier")
         }
-        rotations = [
-            keras.ops.convert_to_numpy(model.get_layer(n).rotation)
+        parameters = [
+            keras.ops.convert_to_numpy(model.get_layer(n).rotation_parameter)
             for n in ("opt_conv", "opt_dense")
         ]
         history = model.fit(
@@ -132,9 +127,11 @@ class EnergyMonitorTest(test_case.TestCase):
             callbacks=[callbacks.EnergyMonitor(include_plain_layers=True)],
         )
         # Training did move the rotations.
-        for name, rotation in zip(("opt_conv", "opt_dense"), rotations):
-            moved = keras.ops.convert_to_numpy(model.get_layer(name).rotation)
-            self.assertGreater(np.max(np.abs(moved - rotation)), 1e-3)
+        for name, start in zip(("opt_conv", "opt_dense"), parameters):
+            moved = keras.ops.convert_to_numpy(
+                model.get_layer(name).rotation_parameter
+            )
+            self.assertGreater(np.max(np.abs(moved - start)), 1e-3)
         for name in ("opt_conv", "opt_dense"):
             self.assertAllClose(
                 history.history[f"energy/{name}"],
@@ -183,6 +180,53 @@ class EnergyMonitorTest(test_case.TestCase):
         # Epochs 1 (first), 3 (frequency) and 5 (last) are computed.
         self.assertLen(calls, 3)
         self.assertLen(history.history["energy/opt_total"], 5)
+
+    @parameterized.parameters(
+        ("a1", True, 1e-4), (0, False, 1e-4), (1, True, 0.5), (2, False, 0.5)
+    )
+    def test_non_default_settings_are_used(self, s, half_space, epsilon):
+        model = _models.opt_model()
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        x, y = _models.data()
+        monitor = callbacks.EnergyMonitor(
+            s=s, half_space=half_space, epsilon=epsilon,
+            include_plain_layers=True,
+        )
+        history = model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])
+        for name in ("opt_conv", "opt_dense", "classifier"):
+            kernel = keras.ops.convert_to_numpy(model.get_layer(name).kernel)
+            logged = history.history[f"energy/{name}"][-1]
+            self.assertAllClose(
+                logged,
+                numpy_energy(
+                    kernel, s=s, half_space=half_space, epsilon=epsilon
+                ),
+                rtol=1e-5,
+            )
+            # The defaults give another value, so ignoring a setting fails.
+            self.assertGreater(
+                abs(logged / numpy_energy(kernel) - 1.0), 1e-3
+            )
+
+    def test_finds_layers_of_nested_models(self):
+        inner = _models.opt_model()
+        inputs = keras.Input((6, 6, 2))
+        outer = keras_opt.layers.OPTDense(2, name="outer_dense")
+        model = keras.Model(inputs, outer(inner(inputs)))
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        x, _ = _models.data()
+        history = model.fit(
+            x, np.zeros((len(x), 2)), epochs=1, verbose=0,
+            callbacks=[callbacks.EnergyMonitor()],
+        )
+        layers = [inner.get_layer("opt_conv"), inner.get_layer("opt_dense")]
+        for layer in layers + [outer]:
+            self.assertAllClose(
+                history.history[f"energy/{layer.name}"][-1],
+                kernel_energy(layer),
+                rtol=1e-5,
+            )
+        self.assertNotIn("energy/classifier", history.history)
 
     def test_config_round_trip(self):
         monitor = callbacks.EnergyMonitor(

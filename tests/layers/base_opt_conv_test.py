@@ -41,16 +41,16 @@ class BaseOPTConvTest(test_case.TestCase):
         # checks the build and the shape logic.
         layer = keras_opt.layers.OPTConv2D(6, 3, data_format="channels_first")
         layer.build((None, 3, 7, 7))
-        self.assertEqual(tuple(layer.rotation.shape), (27, 27))
+        self.assertEqual(tuple(layer.rotation_parameter.shape), (27, 27))
         self.assertEqual(layer.compute_output_shape((2, 3, 7, 7)), (2, 6, 5, 5))
 
     def test_kernel_layout_is_reshaped_r_times_v(self):
         layer = keras_opt.layers.OPTConv2D(5, (3, 2), orthogonalizer="hr")
         layer.build((None, 8, 8, 4))
         d = 3 * 2 * 4
-        self.assertEqual(tuple(layer.rotation.shape), (d, d))
+        self.assertEqual(tuple(layer.rotation_parameter.shape), (d, d))
         self.assertEqual(tuple(layer.basis.shape), (d, 5))
-        r = np.asarray(layer.orthogonalizer(layer.rotation), dtype=np.float64)
+        r = np.asarray(layer.rotation, dtype=np.float64)
         w = r @ np.asarray(layer.basis, dtype=np.float64)
         kernel = np.asarray(layer.kernel)
         self.assertEqual(kernel.shape, (3, 2, 4, 5))

@@ -1,5 +1,7 @@
 """Invariants every OPT layer keeps, for every registered orthogonalizer."""
 
+import os
+
 import keras
 import numpy as np
 from absl.testing import absltest
@@ -9,16 +11,18 @@ import keras_opt
 from keras_opt import orthogonalizers
 from tests import test_case
 
-NAMES = [
-    "gram_schmidt",
-    "householder",
-    "lowdin",
-    "cayley",
-    "newton_schulz",
-    "stiefel",
-    "penalty",
-    "unconstrained",
-]
+TESTDATA = os.path.join(os.path.dirname(__file__), "testdata")
+
+
+def registered_names():
+    """The first name of each registered orthogonalizer ("gram_schmidt", ...)."""
+    names = {}
+    for name, cls in orthogonalizers.ALIASES.items():
+        names.setdefault(cls, name)
+    return list(names.values())
+
+
+NAMES = registered_names()
 EXACT_NAMES = [n for n in NAMES if orthogonalizers.get(n).is_exact]
 
 
@@ -67,17 +71,17 @@ class BaseOPTTest(test_case.TestCase):
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
         x, y = training_data()
-        rotations = [np.asarray(l.rotation) for l in opt_layers(model)]
+        parameters = [np.asarray(l.rotation_parameter) for l in opt_layers(model)]
         model.fit(x, y, batch_size=8, epochs=3, verbose=0)
-        for layer, before in zip(opt_layers(model), rotations):
-            self.assertGreater(np.max(np.abs(layer.rotation - before)), 1e-3)
+        for layer, before in zip(opt_layers(model), parameters):
+            moved = np.max(np.abs(layer.rotation_parameter - before))
+            self.assertGreater(moved, 1e-3)
             basis = np.asarray(layer.basis)
             kernel = np.asarray(layer.kernel).reshape(basis.shape)
             self.assertAlmostEqual(
                 numpy_energy(kernel), numpy_energy(basis), delta=1e-5
             )
-            r = layer.orthogonalizer(layer.rotation)
-            self.assertOrthonormal(r, atol=1e-5)
+            self.assertOrthonormal(layer.rotation, atol=1e-5)
 
     def test_energy_changes_without_orthogonality(self):
         model = small_model("upt")
@@ -103,7 +107,7 @@ class BaseOPTTest(test_case.TestCase):
         for layer in layers:
             self.assertEqual(
                 [v.path for v in layer.trainable_variables],
-                [layer.rotation.path, layer.bias.path],
+                [layer.rotation_parameter.path, layer.bias.path],
             )
             self.assertEqual(
                 [v.path for v in layer.non_trainable_variables],
@@ -139,7 +143,10 @@ class BaseOPTTest(test_case.TestCase):
                 layer.orthogonalizer, type(orthogonalizers.get(name))
             )
             self.assertEqual(
-                keras_opt.variable_tags.is_stiefel_variable(layer.rotation), name == "stiefel"
+                keras_opt.variable_tags.is_stiefel_variable(
+                    layer.rotation_parameter
+                ),
+                name == "stiefel",
             )
 
     def test_layer_config_round_trip(self):
@@ -171,37 +178,129 @@ class BaseOPTTest(test_case.TestCase):
         self.assertTrue(np.all(np.isfinite(history.history["loss"])))
         compute_dtype = policy.split("_")[1]
         for layer in opt_layers(model):
-            self.assertEqual(layer.rotation.dtype, "float32")
+            self.assertEqual(layer.rotation_parameter.dtype, "float32")
             self.assertEqual(layer.basis.dtype, "float32")
             self.assertEqual(keras.backend.standardize_dtype(layer.kernel.dtype), "float32")
-            self.assertOrthonormal(layer.orthogonalizer(layer.rotation), 1e-5)
+            self.assertOrthonormal(layer.rotation, 1e-5)
             output = layer(np.ones((1,) + layer.input.shape[1:]))
             self.assertEqual(keras.backend.standardize_dtype(output.dtype), compute_dtype)
 
     def test_penalty_is_added_to_losses(self):
         layer = keras_opt.layers.OPTDense(3, orthogonalizer="or")
         layer.build((None, 4))
-        rotation = np.asarray(layer.rotation)
-        expected = 0.1 * np.linalg.norm(rotation @ rotation.T - np.eye(4))
+        p = np.asarray(layer.rotation_parameter, dtype=np.float64)
+        expected = 0.1 * np.linalg.norm(p @ p.T - np.eye(4))
         self.assertLen(layer.losses, 1)
         self.assertAllClose(layer.losses[0], expected, atol=1e-4, rtol=1e-6)
         regularized = keras_opt.layers.OPTDense(
             3, orthogonalizer="or", rotation_regularizer=keras.regularizers.L2(0.5)
         )
         regularized.build((None, 4))
-        rotation = np.asarray(regularized.rotation)
-        expected = 0.1 * np.linalg.norm(
-            rotation @ rotation.T - np.eye(4)
-        ) + 0.5 * np.sum(rotation**2)
+        p = np.asarray(regularized.rotation_parameter, dtype=np.float64)
+        expected = 0.1 * np.linalg.norm(p @ p.T - np.eye(4)) + 0.5 * np.sum(
+            p**2
+        )
         self.assertAllClose(regularized.losses[0], expected, atol=1e-4, rtol=1e-6)
         plain = keras_opt.layers.OPTDense(3)
         plain.build((None, 4))
         self.assertEmpty(plain.losses)
 
+    @parameterized.named_parameters((n, n) for n in NAMES)
+    def test_rotation_is_read_only_r(self, name):
+        layer = keras_opt.layers.OPTDense(3, orthogonalizer=name)
+        with self.assertRaisesRegex(AttributeError, "build the layer"):
+            layer.rotation
+        layer.build((None, 5))
+        rotation = layer.rotation
+        self.assertNotIsInstance(rotation, keras.Variable)
+        self.assertEqual(tuple(rotation.shape), (5, 5))
+        self.assertEqual(keras.backend.standardize_dtype(rotation.dtype), "float32")
+        self.assertAllEqual(
+            rotation, layer.orthogonalizer(layer.rotation_parameter)
+        )
+        self.assertAllClose(
+            layer.kernel, np.asarray(rotation) @ np.asarray(layer.basis),
+            atol=1e-5,
+        )
+        if layer.orthogonalizer.is_exact or name == "stiefel":
+            self.assertOrthonormal(rotation)
+        with self.assertRaises(AttributeError):
+            layer.rotation = np.eye(5, dtype="float32")
+        self.assertEqual(
+            [v.name for v in layer.weights],
+            ["rotation_parameter", "bias", "basis"],
+        )
+
+    def test_rotation_regularizer_by_keras_opt_name(self):
+        layer = keras_opt.layers.OPTDense(3, rotation_regularizer="srip")
+        self.assertIsInstance(
+            layer.rotation_regularizer, keras_opt.regularizers.SRIP
+        )
+        layer.build((None, 4))
+        self.assertLen(layer.losses, 1)
+        self.assertAllClose(
+            layer.losses[0],
+            keras_opt.regularizers.SRIP()(layer.rotation_parameter),
+        )
+        revived = self.run_serialization_test(layer)
+        self.assertIsInstance(
+            revived.rotation_regularizer, keras_opt.regularizers.SRIP
+        )
+        # With OR, the user's regularizer is added to OR's penalty.
+        both = keras_opt.layers.OPTDense(
+            3, orthogonalizer="or", rotation_regularizer="srip"
+        )
+        both.build((None, 4))
+        p = both.rotation_parameter
+        self.assertAllClose(
+            both.losses[0],
+            keras_opt.regularizers.SRIP()(p)
+            + keras_opt.regularizers.OrthogonalityPenalty(0.1)(p),
+            atol=1e-6,
+        )
+
+    def test_loads_keras_file_of_v0_1(self):
+        # Written by testdata/make_legacy.py when `rotation` was the variable
+        # P; weights load by position, so P lands in `rotation_parameter`.
+        model = keras.saving.load_model(
+            os.path.join(TESTDATA, "legacy_v0_1.keras")
+        )
+        x = np.load(os.path.join(TESTDATA, "legacy_v0_1_inputs.npy"))
+        self.assertAllEqual(
+            model.predict(x, verbose=0),
+            np.load(os.path.join(TESTDATA, "legacy_v0_1_outputs.npy")),
+        )
+        self.assertAllClose(
+            [float(loss) for loss in model.losses],
+            np.load(os.path.join(TESTDATA, "legacy_v0_1_losses.npy")),
+        )
+        conv, _, dense, penalty = model.layers
+        self.assertIsInstance(conv.orthogonalizer, orthogonalizers.Stiefel)
+        self.assertTrue(keras_opt.variable_tags.is_stiefel_variable(conv.rotation_parameter))
+        self.assertIsInstance(dense.orthogonalizer, orthogonalizers.GramSchmidt)
+        self.assertEqual(
+            (penalty.orthogonalizer.beta, penalty.orthogonalizer.squared),
+            (0.3, True),
+        )
+        self.assertIsInstance(
+            penalty.rotation_regularizer,
+            keras_opt.regularizers.OrthogonalityPenalty,
+        )
+        for layer in (conv, dense, penalty):
+            self.assertAllEqual(
+                layer.rotation, layer.orthogonalizer(layer.rotation_parameter)
+            )
+        self.assertOrthonormal(dense.rotation)
+        # One SGD step moved P off its initializer before saving.
+        self.assertGreater(
+            np.max(np.abs(np.asarray(conv.rotation_parameter) - np.eye(8))),
+            1e-4,
+        )
+
     def test_custom_orthogonalizer(self):
         layer = keras_opt.layers.OPTDense(3, orthogonalizer=keras_opt.linalg.cayley)
         layer.build((None, 4))
-        self.assertOrthonormal(layer.orthogonalizer(layer.rotation))
+        self.assertOrthonormal(layer.rotation)
 
         def wrong_shape(p):
             return p[:2]
@@ -212,8 +311,11 @@ class BaseOPTTest(test_case.TestCase):
     def test_stiefel_rotation_starts_at_identity_and_is_tagged(self):
         layer = keras_opt.layers.OPTDense(3, orthogonalizer="ogd")
         layer.build((None, 4))
+        self.assertAllEqual(layer.rotation_parameter, np.eye(4))
         self.assertAllEqual(layer.rotation, np.eye(4))
-        self.assertTrue(keras_opt.variable_tags.is_stiefel_variable(layer.rotation))
+        self.assertTrue(
+            keras_opt.variable_tags.is_stiefel_variable(layer.rotation_parameter)
+        )
         self.assertAllEqual(layer.kernel, layer.basis)
 
     def test_lowdin_layers_opt_out_of_jit(self):

@@ -21,6 +21,10 @@ class RegularizersTest(test_case.TestCase):
         self.assertIsInstance(revived, regularizers.SRIP)
         self.assertEqual(revived.factor, 0.3)
         self.assertIsInstance(regularizers.get("l2"), keras.regularizers.L2)
+        l2 = keras.regularizers.serialize(keras.regularizers.L2(0.3))
+        l2 = regularizers.get(l2)
+        self.assertIsInstance(l2, keras.regularizers.L2)
+        self.assertAllClose(l2.l2, 0.3)
         self.assertIsNone(regularizers.get(None))
 
     def test_get_unknown_lists_choices(self):

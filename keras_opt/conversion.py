@@ -1,0 +1,275 @@
+"""Folding OPT models into stock Keras models, and converting the reverse way.
+
+`fold(model)` replaces every OPT layer by the stock Keras layer it stands
+for (`OPTDense` → `keras.layers.Dense`, `OPTConvND` → `keras.layers.ConvND`)
+with the kernel `W = R·V` computed once. The folded model holds no
+keras_opt object, so its `.keras` file, its SavedModel (`model.export`) and
+any converter need nothing from this package, and it serves at the cost of
+the plain network.
+
+`convert(model, orthogonalizer=...)` goes the other way: it turns the chosen
+`Dense`/`ConvND` layers of an existing (e.g. pretrained) model into OPT
+layers whose frozen neurons are the existing kernel and whose rotation
+starts at its identity point, so the outputs are unchanged at conversion.
+Training then rotates the pretrained neurons jointly, keeping their angles
+and norms: orthogonal fine-tuning (OFT) for any Keras model.
+"""
+
+import warnings
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_opt import layers as opt_layers
+from keras_opt import orthogonalizers
+
+__all__ = ["fold", "convert"]
+
+_STOCK_BY_OPT = {
+    opt_layers.OPTDense: keras.layers.Dense,
+    opt_layers.OPTConv1D: keras.layers.Conv1D,
+    opt_layers.OPTConv2D: keras.layers.Conv2D,
+    opt_layers.OPTConv3D: keras.layers.Conv3D,
+}
+_OPT_BY_STOCK = {stock: opt for opt, stock in _STOCK_BY_OPT.items()}
+_SHARED_KEYS = (
+    "name",
+    "dtype",
+    "trainable",
+    "activation",
+    "use_bias",
+    "bias_initializer",
+    "bias_regularizer",
+    "activity_regularizer",
+    "bias_constraint",
+)
+_CONV_KEYS = (
+    "filters",
+    "kernel_size",
+    "strides",
+    "padding",
+    "data_format",
+    "dilation_rate",
+)
+
+
+def fold(model):
+    """Returns an equivalent model made of stock Keras layers only.
+
+    Every OPT layer becomes the stock layer it stands for, with
+    `kernel = R·V` (computed once, in float32, then stored in the layer's
+    variable dtype) and the same bias, activation, name and dtype policy.
+    Other layers are cloned with their weights. Nested Sequential and
+    Functional models are folded too.
+
+    The folded model is not compiled. Use it to serve or export:
+
+    ```python
+    folded = keras_opt.fold(model)
+    folded.export("serving_dir")   # no orthogonalization op in the graph
+    folded.save("folded.keras")    # loads without keras_opt
+    ```
+
+    Args:
+        model: A Sequential or Functional `keras.Model`. Subclassed models
+            cannot be cloned by Keras; fold their layers yourself with
+            `layer.kernel`.
+
+    Returns:
+        A new `keras.Model` whose outputs equal `model`'s up to float32
+        rounding.
+    """
+    pairs = []
+
+    def clone(layer):
+        stock = _STOCK_BY_OPT.get(type(layer))
+        if stock is None:
+            if isinstance(layer, opt_layers.BaseOPT):
+                raise ValueError(
+                    "`fold()` does not know the stock layer of "
+                    f"{layer.__class__.__name__} '{layer.name}'. Expected "
+                    f"layers of types {_names(_STOCK_BY_OPT)}. Received: "
+                    f"layer={layer!r}"
+                )
+            new = layer.__class__.from_config(layer.get_config())
+        else:
+            config = layer.get_config()
+            kwargs = {key: config[key] for key in _SHARED_KEYS if key in config}
+            if stock is keras.layers.Dense:
+                kwargs["units"] = layer.units
+            else:
+                kwargs.update({key: config[key] for key in _CONV_KEYS})
+            new = stock(**kwargs)
+        pairs.append((layer, new))
+        return new
+
+    folded = _clone(model, clone)
+    for old, new in pairs:
+        if type(old) in _STOCK_BY_OPT:
+            weights = [_as_numpy(old.kernel, new.kernel.dtype)]
+            if old.use_bias:
+                weights.append(_as_numpy(old.bias, new.bias.dtype))
+            new.set_weights(weights)
+        else:
+            new.set_weights(old.get_weights())
+    return folded
+
+
+def convert(model, orthogonalizer="gram_schmidt", layers=None):
+    """Turns Dense/Conv layers of a model into OPT layers, outputs unchanged.
+
+    Each converted layer keeps its bias, activation, name and dtype policy;
+    its kernel W becomes the frozen basis `V = R₀ᵀ·W`, where `R₀` is the
+    orthogonalizer's rotation at its identity point (the identity for all
+    maps except Householder, whose factor of `I` has its last column flipped
+    when d is even). So `R₀·V = W` and the model computes the same function
+    at conversion; training then learns one rotation per layer (the
+    orthogonal fine-tuning of the pretrained neurons). A kernel regularizer
+    or constraint of a converted layer has no counterpart (the kernel is not
+    a variable any more) and is dropped with a warning.
+
+    Example:
+
+    ```python
+    base = keras.applications.MobileNetV3Small(weights=None)
+    tuned = keras_opt.convert(
+        base, orthogonalizer="ogd",
+        layers=lambda layer: isinstance(layer, keras.layers.Dense),
+    )
+    tuned.compile(optimizer=keras_opt.optimizers.StiefelSGD(0.01), loss=...)
+    ```
+
+    Args:
+        model: A Sequential or Functional `keras.Model`, built.
+        orthogonalizer: The orthogonalizer of the new OPT layers, as for
+            `keras_opt.layers.OPTDense`.
+        layers: Which layers to convert: `None` (every `Dense`, `Conv1D`,
+            `Conv2D` and `Conv3D`, nested models included), a list of layer
+            names, or a callable `layer -> bool`.
+
+    Returns:
+        A new `keras.Model` (not compiled). The input model is unchanged.
+    """
+    orthogonalizer = orthogonalizers.get(orthogonalizer)
+    if orthogonalizer is None:
+        raise ValueError(
+            "Invalid value for argument `orthogonalizer`. Expected one of "
+            f"{sorted(orthogonalizers.ALIASES)} or an Orthogonalizer. "
+            "Received: orthogonalizer=None"
+        )
+    select = _selector(model, layers)
+    pairs = []
+
+    def clone(layer):
+        opt = _OPT_BY_STOCK.get(type(layer))
+        if opt is None or not select(layer):
+            new = layer.__class__.from_config(layer.get_config())
+            pairs.append((layer, new, False))
+            return new
+        config = layer.get_config()
+        if getattr(layer, "lora_enabled", False) or config.get("groups", 1) != 1:
+            raise ValueError(
+                f"Cannot convert layer '{layer.name}': grouped convolutions "
+                "and LoRA-enabled layers have no OPT counterpart. Received: "
+                f"groups={config.get('groups', 1)}, "
+                f"lora_rank={config.get('lora_rank')}"
+            )
+        dropped = [
+            key
+            for key in ("kernel_regularizer", "kernel_constraint")
+            if config.get(key) is not None
+        ]
+        if dropped:
+            warnings.warn(
+                f"Layer '{layer.name}': {', '.join(dropped)} has no "
+                "counterpart in an OPT layer (the kernel is R·V, not a "
+                "variable) and is dropped by `convert()`.",
+                UserWarning,
+                stacklevel=3,
+            )
+        kwargs = {key: config[key] for key in _SHARED_KEYS if key in config}
+        if opt is opt_layers.OPTDense:
+            kwargs["units"] = config["units"]
+        else:
+            kwargs.update({key: config[key] for key in _CONV_KEYS})
+        kwargs["orthogonalizer"] = orthogonalizers.deserialize(
+            orthogonalizers.serialize(orthogonalizer)
+        )
+        new = opt(**kwargs)
+        pairs.append((layer, new, True))
+        return new
+
+    converted = _clone(model, clone)
+    for old, new, is_converted in pairs:
+        if not is_converted:
+            new.set_weights(old.get_weights())
+            continue
+        kernel = ops.convert_to_tensor(old.kernel, "float32")
+        kernel = ops.reshape(kernel, (-1, kernel.shape[-1]))
+        start = ops.convert_to_tensor(
+            _identity_point(new.orthogonalizer, kernel.shape[0]), "float32"
+        )
+        rotation = new.orthogonalizer(start)
+        basis = ops.matmul(ops.transpose(rotation), kernel)
+        new.rotation_parameter.assign(
+            ops.cast(start, new.rotation_parameter.dtype)
+        )
+        new.basis.assign(ops.cast(basis, new.basis.dtype))
+        if old.use_bias:
+            new.bias.assign(ops.convert_to_tensor(old.bias))
+    return converted
+
+
+def _identity_point(orthogonalizer, dim):
+    """The P at which the map is closest to the identity (I, or 0 for CP)."""
+    if isinstance(orthogonalizer, orthogonalizers.Cayley):
+        return np.zeros((dim, dim), "float32")
+    return np.eye(dim, dtype="float32")
+
+
+def _selector(model, layers):
+    if layers is None:
+        return lambda layer: True
+    if callable(layers):
+        return layers
+    if isinstance(layers, str) or not all(isinstance(n, str) for n in layers):
+        raise TypeError(
+            "Invalid type for argument `layers`. Expected None, a list of "
+            f"layer names or a callable. Received: layers={layers!r}"
+        )
+    names = set(layers)
+    known = {layer.name for layer in _walk(model)}
+    missing = sorted(names - known)
+    if missing:
+        raise ValueError(
+            f"Unknown layer names in `layers`: {missing}. Expected names "
+            f"from the model's layers: {sorted(known)}"
+        )
+    return lambda layer: layer.name in names
+
+
+def _walk(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _walk(layer)
+
+
+def _clone(model, clone_function):
+    if not model.built:
+        raise ValueError(
+            "The model must be built (called on data or given an `Input`) "
+            f"before it is transformed. Received: model={model.name!r}"
+        )
+    return keras.models.clone_model(
+        model, clone_function=clone_function, recursive=True
+    )
+
+
+def _as_numpy(value, dtype):
+    return ops.convert_to_numpy(ops.cast(value, dtype))
+
+
+def _names(classes):
+    return sorted(cls.__name__ for cls in classes)
