@@ -5,6 +5,7 @@ for a value out of range; both name the argument, what was expected and what
 was received. Booleans are never numbers here (`True` is an `int` in Python).
 """
 
+import math
 import numbers
 
 
@@ -46,6 +47,7 @@ def check_number(
             f"Invalid type for argument `{name}`. Expected {expected}. "
             f"Received: {name}={value!r} of type {type(value).__name__}"
         )
+    received = value
     value = int(value) if kind == "int" else float(value)
     too_low = low is not None and (
         value < low or (value == low and not low_inclusive)
@@ -56,19 +58,22 @@ def check_number(
     if too_low or too_high or value != value:
         raise ValueError(
             f"Invalid value for argument `{name}`. Expected {expected}. "
-            f"Received: {name}={value!r}"
+            f"Received: {name}={received!r}"
         )
     return value
 
 
 def _describe(kind, low, high, low_inclusive, high_inclusive):
     noun = "an int" if kind == "int" else "a float"
+    if high == math.inf and not high_inclusive:
+        noun = "a finite float"
+        high = None
     if low is not None and high is not None:
         left = "[" if low_inclusive else "("
         right = "]" if high_inclusive else ")"
-        return f"{noun} in {left}{low}, {high}{right}"
+        return f"{noun} in {left}{low:g}, {high:g}{right}"
     if low is not None:
-        return f"{noun} {'>=' if low_inclusive else '>'} {low}"
+        return f"{noun} {'>=' if low_inclusive else '>'} {low:g}"
     if high is not None:
-        return f"{noun} {'<=' if high_inclusive else '<'} {high}"
+        return f"{noun} {'<=' if high_inclusive else '<'} {high:g}"
     return noun

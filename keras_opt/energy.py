@@ -6,6 +6,7 @@ import numpy as np
 from keras import ops
 
 from keras_opt import linalg
+from keras_opt._validation import check_number
 
 __all__ = ["ENERGY_TYPES", "check_arguments", "hyperspherical_energy"]
 
@@ -128,25 +129,8 @@ def check_arguments(s, half_space, epsilon, chunk_size):
             "Invalid value for argument `half_space`. Expected a bool. "
             f"Received: half_space={half_space!r}"
         )
-    if (
-        isinstance(epsilon, bool)
-        or not isinstance(epsilon, (int, float))
-        or not epsilon >= 0
-        or math.isinf(epsilon)
-    ):
-        raise ValueError(
-            "Invalid value for argument `epsilon`. Expected a finite float "
-            f">= 0. Received: epsilon={epsilon!r}"
-        )
-    if chunk_size is not None and (
-        isinstance(chunk_size, bool)
-        or not isinstance(chunk_size, int)
-        or chunk_size < 1
-    ):
-        raise ValueError(
-            "Invalid value for argument `chunk_size`. Expected None or an "
-            f"int >= 1. Received: chunk_size={chunk_size!r}"
-        )
+    check_number("epsilon", epsilon, low=0.0, high=math.inf, high_inclusive=False)
+    check_number("chunk_size", chunk_size, "int", low=1, allow_none=True)
 
     return s
 

@@ -23,11 +23,13 @@ too and is wrapped in `FunctionOrthogonalizer`.
 """
 
 import difflib
+import math
 
 import keras
 
 from keras_opt import linalg
 from keras_opt import regularizers
+from keras_opt._validation import check_number
 
 __all__ = [
     "ALIASES",
@@ -122,12 +124,9 @@ class _GuardedMap(Orthogonalizer):
     is_exact = True
 
     def __init__(self, epsilon=1e-6):
-        if not isinstance(epsilon, (int, float)) or not 0 <= epsilon < 1:
-            raise ValueError(
-                "Invalid value for argument `epsilon`. Expected a float in "
-                f"[0, 1). Received: epsilon={epsilon!r}"
-            )
-        self.epsilon = float(epsilon)
+        self.epsilon = check_number(
+            "epsilon", epsilon, low=0.0, high=1.0, high_inclusive=False
+        )
 
     def get_config(self):
         return {"epsilon": self.epsilon}
@@ -222,26 +221,17 @@ class NewtonSchulz(Orthogonalizer):
     is_exact = True
 
     def __init__(self, num_iterations=None, max_condition=1e4, tolerance=1e-6):
-        if num_iterations is not None and (
-            not isinstance(num_iterations, int) or num_iterations < 1
-        ):
-            raise ValueError(
-                "Invalid value for argument `num_iterations`. Expected a "
-                f"positive int or None. Received: num_iterations={num_iterations!r}"
-            )
-        if not isinstance(max_condition, (int, float)) or max_condition < 1:
-            raise ValueError(
-                "Invalid value for argument `max_condition`. Expected a "
-                f"number >= 1. Received: max_condition={max_condition!r}"
-            )
-        if not isinstance(tolerance, (int, float)) or not 0 < tolerance < 1:
-            raise ValueError(
-                "Invalid value for argument `tolerance`. Expected a float in "
-                f"(0, 1). Received: tolerance={tolerance!r}"
-            )
-        self.num_iterations = num_iterations
-        self.max_condition = float(max_condition)
-        self.tolerance = float(tolerance)
+        self.num_iterations = check_number(
+            "num_iterations", num_iterations, "int", low=1, allow_none=True
+        )
+        self.max_condition = check_number(
+            "max_condition", max_condition, low=1.0, high=math.inf,
+            high_inclusive=False,
+        )
+        self.tolerance = check_number(
+            "tolerance", tolerance, low=0.0, high=1.0, low_inclusive=False,
+            high_inclusive=False,
+        )
 
     def __call__(self, matrix):
         return linalg.newton_schulz(
@@ -298,13 +288,15 @@ class Penalty(_IdentityMap):
     """
 
     def __init__(self, beta=0.1, squared=False):
-        if not isinstance(beta, (int, float)) or beta < 0:
-            raise ValueError(
-                "Invalid value for argument `beta`. Expected a non-negative "
-                f"float. Received: beta={beta!r}"
+        self.beta = check_number(
+            "beta", beta, low=0.0, high=math.inf, high_inclusive=False
+        )
+        if not isinstance(squared, bool):
+            raise TypeError(
+                "Invalid type for argument `squared`. Expected a bool. "
+                f"Received: squared={squared!r}"
             )
-        self.beta = float(beta)
-        self.squared = bool(squared)
+        self.squared = squared
 
     @property
     def rotation_regularizer(self):

@@ -249,6 +249,18 @@ class RegistryTest(test_case.TestCase):
         with self.assertRaisesRegex(ValueError, "epsilon=2"):
             orthogonalizers.GramSchmidt(epsilon=2)
 
+    def test_invalid_hyperparameter_types(self):
+        with self.assertRaisesRegex(TypeError, "Received: beta=True"):
+            orthogonalizers.Penalty(beta=True)
+        with self.assertRaisesRegex(TypeError, "Received: num_iterations=True"):
+            orthogonalizers.NewtonSchulz(num_iterations=True)
+        with self.assertRaisesRegex(TypeError, "Received: num_iterations=2.5"):
+            orthogonalizers.NewtonSchulz(num_iterations=2.5)
+        with self.assertRaisesRegex(TypeError, "Received: squared='yes'"):
+            orthogonalizers.Penalty(squared="yes")
+        with self.assertRaisesRegex(TypeError, "Received: epsilon='0.1'"):
+            orthogonalizers.Cayley() and orthogonalizers.Lowdin(epsilon="0.1")
+
 
 if __name__ == "__main__":
     absltest.main()

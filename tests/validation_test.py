@@ -30,9 +30,9 @@ class CheckNumberTest(parameterized.TestCase):
             _validation.check_number("x", value, kind)
 
     @parameterized.named_parameters(
-        ("below_inclusive", -1.0, dict(low=0.0), r"a float >= 0\.0"),
-        ("at_exclusive_low", 0.0, dict(low=0.0, low_inclusive=False), r"a float > 0\.0"),
-        ("at_exclusive_high", 1.0, dict(low=0.0, high=1.0, high_inclusive=False), r"a float in \[0\.0, 1\.0\)"),
+        ("below_inclusive", -1.0, dict(low=0.0), r"a float >= 0"),
+        ("at_exclusive_low", 0.0, dict(low=0.0, low_inclusive=False), r"a float > 0"),
+        ("at_exclusive_high", 1.0, dict(low=0.0, high=1.0, high_inclusive=False), r"a float in \[0, 1\)"),
         ("above", 5, dict(kind="int", low=1, high=4), r"an int in \[1, 4\]"),
         ("nan", float("nan"), dict(), r"a float"),
     )
@@ -41,6 +41,10 @@ class CheckNumberTest(parameterized.TestCase):
             ValueError, rf"Invalid value for argument `x`\. Expected {expected}\. Received: x="
         ):
             _validation.check_number("x", value, **kwargs)
+
+    def test_infinite_upper_bound_reads_finite(self):
+        with self.assertRaisesRegex(ValueError, r"Expected a finite float >= 0\. "):
+            _validation.check_number("x", float("inf"), low=0.0, high=float("inf"), high_inclusive=False)
 
     def test_none_allowed_message(self):
         with self.assertRaisesRegex(ValueError, r"Expected None or an int >= 1"):

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_opt._validation import check_number
 from keras_opt.layers import BaseOPT
 
 UPDATE_FREQS = ("epoch", "batch")
@@ -53,13 +54,7 @@ def check_frequency(frequency, update_freq):
             "Invalid value for argument `update_freq`. Expected one of "
             f"{UPDATE_FREQS}. Received: update_freq={update_freq!r}"
         )
-    if isinstance(frequency, bool) or not isinstance(frequency, int) or (
-        frequency < 1
-    ):
-        raise ValueError(
-            "Invalid value for argument `frequency`. Expected an int >= 1. "
-            f"Received: frequency={frequency!r}"
-        )
+    check_number("frequency", frequency, "int", low=1)
 
 
 class PeriodicMonitor(keras.callbacks.Callback):

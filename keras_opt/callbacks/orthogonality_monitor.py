@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_opt import linalg
+from keras_opt._validation import check_number
 from keras_opt.callbacks import _utils
 
 _ON_EXCEED = ("warn", "stop")
@@ -55,15 +56,9 @@ class OrthogonalityMonitor(_utils.PeriodicMonitor):
         self, budget=None, on_exceed="warn", frequency=1, update_freq="epoch"
     ):
         super().__init__(frequency=frequency, update_freq=update_freq)
-        if budget is not None and (
-            isinstance(budget, bool)
-            or not isinstance(budget, (int, float))
-            or not budget > 0
-        ):
-            raise ValueError(
-                "Invalid value for argument `budget`. Expected None or a "
-                f"float > 0. Received: budget={budget!r}"
-            )
+        check_number(
+            "budget", budget, low=0.0, low_inclusive=False, allow_none=True
+        )
         if on_exceed not in _ON_EXCEED:
             raise ValueError(
                 "Invalid value for argument `on_exceed`. Expected one of "

@@ -1,5 +1,6 @@
 """Shared machinery of the Stiefel optimizers: roles, slots, the step."""
 
+import numbers
 import warnings
 
 import keras
@@ -7,6 +8,7 @@ from keras import ops
 
 from keras_opt import stiefel
 from keras_opt import variable_tags
+from keras_opt._validation import check_number
 
 RETRACTIONS = ("cayley", "qr")
 
@@ -76,29 +78,17 @@ class StiefelOptimizerMixin:
                 "Invalid value for argument `retraction`. Expected one of "
                 f"{list(RETRACTIONS)}. Received: retraction={retraction!r}"
             )
-        if (
-            isinstance(drift_tolerance, bool)
-            or not isinstance(drift_tolerance, (int, float))
-            or not drift_tolerance > 0
-        ):
-            raise ValueError(
-                "Invalid value for argument `drift_tolerance`. Expected a "
-                "float > 0. Received: "
-                f"drift_tolerance={drift_tolerance!r}"
-            )
-        if reorthonormalize_every is not None and (
-            isinstance(reorthonormalize_every, bool)
-            or not isinstance(reorthonormalize_every, int)
-            or reorthonormalize_every < 1
-        ):
-            raise ValueError(
-                "Invalid value for argument `reorthonormalize_every`. "
-                "Expected None or an integer >= 1. Received: "
-                f"reorthonormalize_every={reorthonormalize_every!r}"
-            )
         self.retraction = retraction
-        self.drift_tolerance = float(drift_tolerance)
-        self.reorthonormalize_every = reorthonormalize_every
+        self.drift_tolerance = check_number(
+            "drift_tolerance", drift_tolerance, low=0.0, low_inclusive=False
+        )
+        self.reorthonormalize_every = check_number(
+            "reorthonormalize_every",
+            reorthonormalize_every,
+            "int",
+            low=1,
+            allow_none=True,
+        )
         self._extra_stiefel_keys = []
         self._stiefel_roles = ()
         if isinstance(rotation_learning_rate, (int, float)):
@@ -354,22 +344,22 @@ def linalg_dtype(dtype):
 
 
 def check_learning_rate(name, value, allow_none=False):
-    if value is None and allow_none:
+    if (value is None and allow_none) or (
+        not isinstance(value, numbers.Real)
+        and (
+            isinstance(value, keras.optimizers.schedules.LearningRateSchedule)
+            or callable(value)
+        )
+    ):
         return
-    if isinstance(value, bool):
-        pass
-    elif isinstance(value, (int, float)):
-        if value >= 0:
-            return
-    elif isinstance(value, keras.optimizers.schedules.LearningRateSchedule):
-        return
-    elif callable(value):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        check_number(name, value, low=0.0)
         return
     choices = "a float >= 0, a `LearningRateSchedule` or a callable"
     if allow_none:
         choices = "None, " + choices
-    raise ValueError(
-        f"Invalid value for argument `{name}`. Expected {choices}. "
+    raise TypeError(
+        f"Invalid type for argument `{name}`. Expected {choices}. "
         f"Received: {name}={value!r}"
     )
 

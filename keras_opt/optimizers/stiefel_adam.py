@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_opt import stiefel
+from keras_opt._validation import check_number
 from keras_opt.optimizers import base_stiefel
 
 
@@ -101,24 +102,8 @@ class StiefelAdam(
         **kwargs,
     ):
         for arg, value in (("beta_1", beta_1), ("beta_2", beta_2)):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not 0 <= value < 1
-            ):
-                raise ValueError(
-                    f"Invalid value for argument `{arg}`. Expected a float "
-                    f"in [0, 1). Received: {arg}={value!r}"
-                )
-        if (
-            isinstance(epsilon, bool)
-            or not isinstance(epsilon, (int, float))
-            or epsilon < 0
-        ):
-            raise ValueError(
-                "Invalid value for argument `epsilon`. Expected a float >= 0. "
-                f"Received: epsilon={epsilon!r}"
-            )
+            check_number(arg, value, low=0.0, high=1.0, high_inclusive=False)
+        check_number("epsilon", epsilon, low=0.0)
         base_stiefel.check_learning_rate("learning_rate", learning_rate)
         super().__init__(
             learning_rate=learning_rate,

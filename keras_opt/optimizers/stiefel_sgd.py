@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_opt import stiefel
+from keras_opt._validation import check_number
 from keras_opt.optimizers import base_stiefel
 
 
@@ -124,15 +125,9 @@ class StiefelSGD(
         name=None,
         **kwargs,
     ):
-        if (
-            isinstance(momentum, bool)
-            or not isinstance(momentum, (int, float))
-            or not 0 <= momentum < 1
-        ):
-            raise ValueError(
-                "Invalid value for argument `momentum`. Expected a float in "
-                f"[0, 1). Received: momentum={momentum!r}"
-            )
+        momentum = check_number(
+            "momentum", momentum, low=0.0, high=1.0, high_inclusive=False
+        )
         base_stiefel.check_learning_rate("learning_rate", learning_rate)
         super().__init__(
             learning_rate=learning_rate,

@@ -4,20 +4,16 @@ import math
 
 from keras import ops
 
+from keras_opt._validation import check_number
+
+
 MODES = ("auto", "columns", "rows")
 
 
 def validate_factor(factor):
-    if (
-        isinstance(factor, bool)
-        or not isinstance(factor, (int, float))
-        or not 0 <= factor < math.inf
-    ):
-        raise ValueError(
-            "Invalid value for argument `factor`. Expected a finite float "
-            f">= 0. Received: factor={factor!r}"
-        )
-    return float(factor)
+    return check_number(
+        "factor", factor, low=0.0, high=math.inf, high_inclusive=False
+    )
 
 
 def validate_mode(mode):

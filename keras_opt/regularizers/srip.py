@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_opt import linalg
+from keras_opt._validation import check_number
 from keras_opt.regularizers import _kernel
 
 
@@ -66,12 +67,7 @@ class SRIP(keras.regularizers.Regularizer):
             )
         self.squared = squared
         self.mode = _kernel.validate_mode(mode)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(
-                "Invalid value for argument `seed`. Expected an int >= 0. "
-                f"Received: seed={seed!r}"
-            )
-        self.seed = seed
+        self.seed = check_number("seed", seed, "int", low=0)
         self.coefficient = keras.Variable(
             self.factor,
             dtype="float32",

@@ -123,7 +123,7 @@ class SRIPTest(test_case.TestCase):
         )
 
     def test_invalid_arguments(self):
-        with self.assertRaisesRegex(ValueError, "factor='a'"):
+        with self.assertRaisesRegex(TypeError, "factor='a'"):
             regularizers.SRIP("a")
         with self.assertRaisesRegex(ValueError, "seed=-1"):
             regularizers.SRIP(seed=-1)
