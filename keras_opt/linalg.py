@@ -134,7 +134,10 @@ def _qr_adjoint(q, r, qt_qbar, residual, epsilon):
 
 
 def _signed_qr(x, last_sign_fn):
-    q, r = ops.linalg.qr(x, mode="reduced")
+    if last_sign_fn is None:
+        q, r = ops.linalg.qr(x, mode="reduced")
+    else:
+        q, r = _reflected_qr(x)
     signs = _signs(ops.diagonal(r, axis1=-2, axis2=-1))
     if last_sign_fn is not None:
         signs = last_sign_fn(q, signs)
@@ -267,14 +270,40 @@ def gram_schmidt_rotate(x, basis, epsilon=1e-6):
 
 
 def _householder_last_sign(q, signs):
-    # The official loop applies d − 1 reflections, so det(R) = (−1)^(d−1);
-    # the sign of the last column follows from it.
-    d = q.shape[-1]
-    det_sign, _ = ops.slogdet(ops.stop_gradient(q))
+    # The official loop applies d − 1 reflections, so det(R) = (−1)^(d−1).
+    # `_reflected_qr` gives det(Q) = (−1)^d, so the signs' product is −1.
     head = ops.prod(signs[..., :-1], axis=-1)
-    parity = -1.0 if (d - 1) % 2 else 1.0
-    last = parity * det_sign * head
-    return ops.concatenate([signs[..., :-1], last[..., None]], axis=-1)
+    return ops.concatenate([signs[..., :-1], -head[..., None]], axis=-1)
+
+
+def _mixing_vector(d, dtype):
+    """A fixed dense unit vector, the normal of the reflection `G`."""
+    # Entries in [1, 3] at golden-angle steps: dense, no zeros, no pattern.
+    u = 2.0 + ops.sin(2.39996323 * ops.arange(d, dtype=dtype))
+    return u / ops.sqrt(ops.sum(ops.square(u)))
+
+
+def _reflected_qr(x):
+    """Householder QR `X = Q R` with `det(Q) = (−1)^d`, without `slogdet`.
+
+    `det` and `slogdet` have no XLA kernel. Every backend QR (LAPACK,
+    Eigen, XLA, cuSOLVER) applies Householder reflectors and skips one
+    (`τ = 0`) only when the column below the diagonal is exactly zero, as in
+    the last column of a square matrix. The columns of `G X`, with
+    `G = I − 2uuᵀ` a fixed reflection of dense `u`, have no exact zeros
+    short of an adversarial X, so its QR uses exactly d − 1 reflectors:
+    `det(Q_G) = (−1)^(d−1)` and `X = (G Q_G) R` with `det(G Q_G) = (−1)^d`.
+    `G` is applied in O(d²).
+    """
+    u = _mixing_vector(x.shape[-2], x.dtype)
+
+    def reflect(y):
+        return y - 2.0 * u[:, None] * ops.einsum("i,...ij->...j", u, y)[
+            ..., None, :
+        ]
+
+    q, r = ops.linalg.qr(reflect(x), mode="reduced")
+    return reflect(q), r
 
 
 def householder(x, epsilon=1e-6):
@@ -358,6 +387,23 @@ def _cayley_skew(x):
     return upper - transpose(upper)
 
 
+def _finite_cayley_skew(x):
+    """The Cayley skew matrix with non-finite inputs zeroed, and a mask.
+
+    A NaN or infinite entry would reach the solve, which fails with a
+    misleading "matrix is not invertible" on some backends; such matrices
+    are solved at zero instead and their output is set to NaN.
+    """
+    s = _cayley_skew(x)
+    finite = ops.all(ops.isfinite(s), axis=(-2, -1))
+    return ops.where(finite[..., None, None], s, ops.zeros_like(s)), finite
+
+
+def _nan_where_not(finite, outputs):
+    nan = ops.full_like(outputs, float("nan"))
+    return ops.where(finite[..., None, None], outputs, nan)
+
+
 def cayley(x):
     """The Cayley transform of the skew part of the upper triangle.
 
@@ -365,7 +411,9 @@ def cayley(x):
     `S = triu(P) − triu(P)ᵀ` and `R = (I + S)(I − S)^(-1)`, computed with a
     linear solve. `I − S` is invertible for every skew-symmetric S, so the
     map is defined everywhere; it cannot reach orthogonal matrices with
-    eigenvalue −1, and `R = I` at `P = 0`.
+    eigenvalue −1, and `R = I` at `P = 0`. A matrix with a NaN or infinite
+    entry in its upper triangle maps to a matrix of NaNs (not to a solver
+    error), so that the NaN shows in the loss.
 
     Args:
         x: Square matrices of shape `(..., d, d)`.
@@ -373,10 +421,10 @@ def cayley(x):
     Returns:
         Orthogonal matrices of shape `(..., d, d)` with determinant 1.
     """
-    s = _cayley_skew(x)
+    s, finite = _finite_cayley_skew(x)
     eye = eye_like(s)
     # (I + S)(I − S)^-1 = (I − S)^-1 (I + S) since both are functions of S.
-    return ops.linalg.solve(eye - s, eye + s)
+    return _nan_where_not(finite, ops.linalg.solve(eye - s, eye + s))
 
 
 def cayley_rotate(x, basis):
@@ -393,9 +441,10 @@ def cayley_rotate(x, basis):
     Returns:
         A tensor of shape `(..., d, n)`.
     """
-    s = _cayley_skew(x)
+    s, finite = _finite_cayley_skew(x)
     basis = _as_tensor(basis)
-    return ops.linalg.solve(eye_like(s) - s, basis + ops.matmul(s, basis))
+    outputs = ops.linalg.solve(eye_like(s) - s, basis + ops.matmul(s, basis))
+    return _nan_where_not(finite, outputs)
 
 
 def newton_schulz_iterations(dimension, max_condition=1e4, tolerance=1e-6):
@@ -454,7 +503,8 @@ def newton_schulz(x, num_iterations=None, max_condition=1e4, tolerance=1e-6):
     scale = ops.sqrt(ops.sqrt(ops.maximum(squares, ops.cast(1e-30, x.dtype))))
     y = x / scale[..., None, None]
 
-    def step(_, y):
-        return 1.5 * y - 0.5 * ops.matmul(y, ops.matmul(transpose(y), y))
-
-    return ops.fori_loop(0, num_iterations, step, y)
+    # Unrolled: the count is static and small, and the gradient of a loop
+    # accumulates a tensor list of unknown size, which XLA cannot compile.
+    for _ in range(num_iterations):
+        y = 1.5 * y - 0.5 * ops.matmul(y, ops.matmul(transpose(y), y))
+    return y

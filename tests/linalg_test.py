@@ -73,6 +73,49 @@ class LinalgTest(test_case.TestCase):
         self.assertTrue(np.all(np.diag(t)[:-1] > 0))
         self.assertAllClose(np.linalg.det(r), -1.0, atol=1e-10)
 
+    def test_householder_sign_convention_at_structured_matrices(self):
+        # Exact zeros below the diagonal make backends skip reflectors; the
+        # convention (diag(T)[:-1] > 0, det = (−1)^(d−1)) must not change.
+        d = 6
+        rng = np.random.default_rng(8)
+        structured = {
+            "identity": np.eye(d),
+            "negated": -np.eye(d),
+            "permutation": np.eye(d)[rng.permutation(d)],
+            "upper": np.triu(rng.standard_normal((d, d))) + 3 * np.eye(d),
+            "lower": np.tril(rng.standard_normal((d, d))) + 3 * np.eye(d),
+            "block": np.kron(np.eye(3), rng.standard_normal((2, 2))),
+            "signs": np.diag([1.0, -1.0, 1.0, -1.0, -1.0, 1.0]),
+        }
+        for name, p in structured.items():
+            for dtype in ("float32", "float64"):
+                r = np.asarray(linalg.householder(p.astype(dtype)), "float64")
+                t = r.T @ p
+                self.assertAllClose(np.tril(t, -1), 0 * t, atol=1e-5, msg=name)
+                self.assertTrue(np.all(np.diag(t)[:-1] > 0), name)
+                self.assertAllClose(np.linalg.det(r), -1.0, atol=1e-5, msg=name)
+
+    def test_householder_matches_official_in_float32(self):
+        for d in (2, 3, 64, 255):
+            p = random_matrix(d, seed=d)
+            r = linalg.householder(p.astype("float32"))
+            self.assertAllClose(r, numpy_householder(p), atol=2e-5, rtol=0)
+
+    @parameterized.named_parameters(
+        ("cayley", lambda x: linalg.cayley(x)),
+        ("cayley_rotate", lambda x: linalg.cayley_rotate(x, np.ones((4, 2)))),
+    )
+    def test_cayley_non_finite_input_gives_nan(self, function):
+        p = random_matrix(4)[None].repeat(3, axis=0)
+        p[1, 0, 2] = np.nan
+        p[2, 1, 3] = np.inf
+        outputs = np.asarray(function(p))
+        self.assertAllFinite(outputs[0])
+        self.assertTrue(np.all(np.isnan(outputs[1:])))
+        lower_only = random_matrix(4)
+        lower_only[3, 0] = np.nan  # Below the diagonal: not used by the map.
+        self.assertAllFinite(function(lower_only))
+
     def test_gram_schmidt_is_scale_invariant(self):
         p = random_matrix(5)
         self.assertAllClose(
