@@ -126,11 +126,54 @@ def _qr_adjoint(q, r, qt_qbar, residual, epsilon):
     b = ops.matmul(q, ops.tril(qt_qbar - transpose(qt_qbar)))
     if residual is not None:
         b = b + residual
+    return _solve_r_transposed(b, r, epsilon)
+
+
+def _solve_r_transposed(b, r, epsilon):
+    """`B R^-T` with the diagonal of R guarded, as `(R^-1 Bᵀ)ᵀ`."""
     r = _guarded_diagonal(r, epsilon)
-    # B R^-T, as (R^-1 Bᵀ)ᵀ with R upper triangular.
     return transpose(
         ops.linalg.solve_triangular(r, transpose(b), lower=False)
     )
+
+
+_TRIL_BLOCK = 128
+
+
+def _uses_low_rank_adjoint(d, n):
+    # The blocked product costs about 2d²(2n + block) flops against 2d³.
+    return d >= 4 * (2 * n + _TRIL_BLOCK)
+
+
+def _times_strict_tril_outer(q, a, z, block=_TRIL_BLOCK):
+    """`Q · strict_tril(A Zᵀ)` for `(..., d, d)` Q and `(..., d, n)` A, Z.
+
+    Blocks of `block` rows and columns: below the diagonal blocks the
+    product is `S_J Z_Jᵀ` with `S_J = Σ_{I>J} Q_I A_I` (a reverse cumulative
+    sum), on them a small dense product. O(d²(n + block)) instead of O(d³).
+    """
+    d = q.shape[-1]
+    pad = -d % block
+    if pad:
+        q = ops.pad(q, [(0, 0)] * (q.ndim - 1) + [(0, pad)])
+        a = ops.pad(a, [(0, 0)] * (a.ndim - 2) + [(0, pad), (0, 0)])
+        z = ops.pad(z, [(0, 0)] * (z.ndim - 2) + [(0, pad), (0, 0)])
+    num_blocks = (d + pad) // block
+    batch = tuple(q.shape[:-2])
+    n = a.shape[-1]
+    q = ops.reshape(q, batch + (d, num_blocks, block))
+    a = ops.reshape(a, batch + (num_blocks, block, n))
+    z = ops.reshape(z, batch + (num_blocks, block, n))
+    parts = ops.einsum("...iKb,...Kbn->...Kin", q, a)
+    # S_J = Σ_{I>J} Q_I A_I: reverse cumulative sum, excluding J itself.
+    later = ops.flip(ops.cumsum(ops.flip(parts, axis=-3), axis=-3), axis=-3)
+    later = later - parts
+    below = ops.einsum("...Jin,...Jcn->...iJc", later, z)
+    mask = ops.tril(ops.ones((block, block), dtype=q.dtype), k=-1)
+    diagonal = ops.einsum("...Jbn,...Jcn->...Jbc", a, z) * mask
+    on = ops.einsum("...iJb,...Jbc->...iJc", q, diagonal)
+    out = ops.reshape(below + on, batch + (d, d + pad))
+    return out[..., :d]
 
 
 def _signed_qr(x, last_sign_fn):
@@ -182,8 +225,15 @@ def _signed_qr_rotate(x, basis, transposed, last_sign_fn, epsilon):
             basis_grad = ops.matmul(transpose(rotation), upstream)
             # Q̄ = U Zᵀ: Ḡ Vᵀ for R = Q, and its transpose V Ḡᵀ for R = Qᵀ.
             u, z = (basis, upstream) if transposed else (upstream, basis)
-            qt_qbar = ops.matmul(ops.matmul(transpose(q), u), transpose(z))
-            x_grad = _qr_adjoint(q, r, qt_qbar, None, epsilon)
+            a = ops.matmul(transpose(q), u)
+            if _uses_low_rank_adjoint(q.shape[-1], z.shape[-1]):
+                # Q tril(A Zᵀ − Z Aᵀ), whose diagonal is zero.
+                b = _times_strict_tril_outer(q, a, z)
+                b = b - _times_strict_tril_outer(q, z, a)
+                x_grad = _solve_r_transposed(b, r, epsilon)
+            else:
+                qt_qbar = ops.matmul(a, transpose(z))
+                x_grad = _qr_adjoint(q, r, qt_qbar, None, epsilon)
             return (transpose(x_grad) if transposed else x_grad), basis_grad
 
         return outputs, grad

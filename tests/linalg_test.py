@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -115,6 +116,61 @@ class LinalgTest(test_case.TestCase):
         lower_only = random_matrix(4)
         lower_only[3, 0] = np.nan  # Below the diagonal: not used by the map.
         self.assertAllFinite(function(lower_only))
+
+    def test_strict_tril_product(self):
+        rng = np.random.default_rng(2)
+        for shape, block in (((37, 37), 8), ((2, 40, 40), 8), ((64, 64), 16)):
+            q = rng.standard_normal(shape)
+            a = rng.standard_normal(shape[:-1] + (5,))
+            z = rng.standard_normal(shape[:-1] + (5,))
+            expected = q @ np.tril(a @ np.swapaxes(z, -1, -2), -1)
+            self.assertAllClose(
+                linalg._times_strict_tril_outer(q, a, z, block=block),
+                expected,
+                atol=1e-12,
+            )
+
+    @parameterized.named_parameters(
+        ("gram_schmidt", linalg.gram_schmidt, linalg.gram_schmidt_rotate),
+        ("householder", linalg.householder, linalg.householder_rotate),
+    )
+    def test_low_rank_rotate_gradient_at_large_d(self, function, rotate):
+        # d = 600 > 4 (2n + 128) takes the blocked O(d²n) adjoint.
+        d, n = 600, 4
+        self.assertTrue(linalg._uses_low_rank_adjoint(d, n))
+        rng = np.random.default_rng(6)
+        basis = rng.standard_normal((d, n))
+        cotangent = rng.standard_normal((d, n))
+        u, _, vt = np.linalg.svd(rng.standard_normal((d, d)))
+        points = {
+            "random": rng.standard_normal((d, d)),
+            "identity": np.eye(d),
+            "orthogonal": u @ vt,
+            "near_singular": (u * np.logspace(0, -4, d)) @ vt,
+        }
+        for name, p in points.items():
+            fused = test_case.gradient(
+                lambda x: keras.ops.sum(rotate(x, basis) * cotangent), p
+            )
+            dense = test_case.gradient(
+                lambda x: keras.ops.sum(function(x) * (cotangent @ basis.T)), p
+            )
+            scale = np.max(np.abs(dense))
+            self.assertLess(np.max(np.abs(fused - dense)) / scale, 1e-9, name)
+            direction = rng.standard_normal((d, d))
+            h = 1e-7
+
+            def value(x):
+                return np.sum(np.asarray(rotate(x, basis)) * cotangent)
+
+            def central(h):
+                return (value(p + h * direction) - value(p - h * direction)) / (
+                    2 * h
+                )
+
+            numeric = (4 * central(h / 2) - central(h)) / 3
+            analytic = np.sum(fused * direction)
+            self.assertLess(abs(numeric - analytic) / abs(analytic), 1e-6, name)
 
     def test_gram_schmidt_is_scale_invariant(self):
         p = random_matrix(5)
