@@ -364,7 +364,9 @@ def householder(x, epsilon=1e-6):
     their product. That is the Q factor of `P = Q T` with the first d − 1
     diagonal entries of T positive and `det(Q) = (−1)^(d−1)`, which fixes the
     sign of the last column. It is computed from one QR decomposition,
-    without materializing any reflector.
+    without materializing any reflector, and reads that sign off the
+    reflector count of the QR instead of a determinant, so it compiles under
+    XLA.
 
     Args:
         x: Square matrices of shape `(..., d, d)`.
