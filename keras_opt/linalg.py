@@ -121,15 +121,61 @@ def _qr_adjoint(q, r, qt_qbar, residual, epsilon):
     b = ops.matmul(q, ops.tril(qt_qbar - transpose(qt_qbar)))
     if residual is not None:
         b = b + residual
+    return _solve_r_transposed(b, r, epsilon)
+
+
+def _solve_r_transposed(b, r, epsilon):
+    """`B R^-T` with the diagonal of R guarded, as `(R^-1 Bᵀ)ᵀ`."""
     r = _guarded_diagonal(r, epsilon)
-    # B R^-T, as (R^-1 Bᵀ)ᵀ with R upper triangular.
     return transpose(
         ops.linalg.solve_triangular(r, transpose(b), lower=False)
     )
 
 
+_TRIL_BLOCK = 128
+
+
+def _uses_low_rank_adjoint(d, n):
+    # The blocked product costs about 2d²(2n + block) flops against 2d³.
+    return d >= 4 * (2 * n + _TRIL_BLOCK)
+
+
+def _times_strict_tril_outer(q, a, z, block=_TRIL_BLOCK):
+    """`Q · strict_tril(A Zᵀ)` for `(..., d, d)` Q and `(..., d, n)` A, Z.
+
+    Blocks of `block` rows and columns: below the diagonal blocks the
+    product is `S_J Z_Jᵀ` with `S_J = Σ_{I>J} Q_I A_I` (a reverse cumulative
+    sum), on them a small dense product. O(d²(n + block)) instead of O(d³).
+    """
+    d = q.shape[-1]
+    pad = -d % block
+    if pad:
+        q = ops.pad(q, [(0, 0)] * (q.ndim - 1) + [(0, pad)])
+        a = ops.pad(a, [(0, 0)] * (a.ndim - 2) + [(0, pad), (0, 0)])
+        z = ops.pad(z, [(0, 0)] * (z.ndim - 2) + [(0, pad), (0, 0)])
+    num_blocks = (d + pad) // block
+    batch = tuple(q.shape[:-2])
+    n = a.shape[-1]
+    q = ops.reshape(q, batch + (d, num_blocks, block))
+    a = ops.reshape(a, batch + (num_blocks, block, n))
+    z = ops.reshape(z, batch + (num_blocks, block, n))
+    parts = ops.einsum("...iKb,...Kbn->...Kin", q, a)
+    # S_J = Σ_{I>J} Q_I A_I: reverse cumulative sum, excluding J itself.
+    later = ops.flip(ops.cumsum(ops.flip(parts, axis=-3), axis=-3), axis=-3)
+    later = later - parts
+    below = ops.einsum("...Jin,...Jcn->...iJc", later, z)
+    mask = ops.tril(ops.ones((block, block), dtype=q.dtype), k=-1)
+    diagonal = ops.einsum("...Jbn,...Jcn->...Jbc", a, z) * mask
+    on = ops.einsum("...iJb,...Jbc->...iJc", q, diagonal)
+    out = ops.reshape(below + on, batch + (d, d + pad))
+    return out[..., :d]
+
+
 def _signed_qr(x, last_sign_fn):
-    q, r = ops.linalg.qr(x, mode="reduced")
+    if last_sign_fn is None:
+        q, r = ops.linalg.qr(x, mode="reduced")
+    else:
+        q, r = _reflected_qr(x)
     signs = _signs(ops.diagonal(r, axis1=-2, axis2=-1))
     if last_sign_fn is not None:
         signs = last_sign_fn(q, signs)
@@ -174,8 +220,15 @@ def _signed_qr_rotate(x, basis, transposed, last_sign_fn, epsilon):
             basis_grad = ops.matmul(transpose(rotation), upstream)
             # Q̄ = U Zᵀ: Ḡ Vᵀ for R = Q, and its transpose V Ḡᵀ for R = Qᵀ.
             u, z = (basis, upstream) if transposed else (upstream, basis)
-            qt_qbar = ops.matmul(ops.matmul(transpose(q), u), transpose(z))
-            x_grad = _qr_adjoint(q, r, qt_qbar, None, epsilon)
+            a = ops.matmul(transpose(q), u)
+            if _uses_low_rank_adjoint(q.shape[-1], z.shape[-1]):
+                # Q tril(A Zᵀ − Z Aᵀ), whose diagonal is zero.
+                b = _times_strict_tril_outer(q, a, z)
+                b = b - _times_strict_tril_outer(q, z, a)
+                x_grad = _solve_r_transposed(b, r, epsilon)
+            else:
+                qt_qbar = ops.matmul(a, transpose(z))
+                x_grad = _qr_adjoint(q, r, qt_qbar, None, epsilon)
             return (transpose(x_grad) if transposed else x_grad), basis_grad
 
         return outputs, grad
@@ -262,14 +315,40 @@ def gram_schmidt_rotate(x, basis, epsilon=1e-6):
 
 
 def _householder_last_sign(q, signs):
-    # The official loop applies d − 1 reflections, so det(R) = (−1)^(d−1);
-    # the sign of the last column follows from it.
-    d = q.shape[-1]
-    det_sign, _ = ops.slogdet(ops.stop_gradient(q))
+    # The official loop applies d − 1 reflections, so det(R) = (−1)^(d−1).
+    # `_reflected_qr` gives det(Q) = (−1)^d, so the signs' product is −1.
     head = ops.prod(signs[..., :-1], axis=-1)
-    parity = -1.0 if (d - 1) % 2 else 1.0
-    last = parity * det_sign * head
-    return ops.concatenate([signs[..., :-1], last[..., None]], axis=-1)
+    return ops.concatenate([signs[..., :-1], -head[..., None]], axis=-1)
+
+
+def _mixing_vector(d, dtype):
+    """A fixed dense unit vector, the normal of the reflection `G`."""
+    # Entries in [1, 3] at golden-angle steps: dense, no zeros, no pattern.
+    u = 2.0 + ops.sin(2.39996323 * ops.arange(d, dtype=dtype))
+    return u / ops.sqrt(ops.sum(ops.square(u)))
+
+
+def _reflected_qr(x):
+    """Householder QR `X = Q R` with `det(Q) = (−1)^d`, without `slogdet`.
+
+    `det` and `slogdet` have no XLA kernel. Every backend QR (LAPACK,
+    Eigen, XLA, cuSOLVER) applies Householder reflectors and skips one
+    (`τ = 0`) only when the column below the diagonal is exactly zero, as in
+    the last column of a square matrix. The columns of `G X`, with
+    `G = I − 2uuᵀ` a fixed reflection of dense `u`, have no exact zeros
+    short of an adversarial X, so its QR uses exactly d − 1 reflectors:
+    `det(Q_G) = (−1)^(d−1)` and `X = (G Q_G) R` with `det(G Q_G) = (−1)^d`.
+    `G` is applied in O(d²).
+    """
+    u = _mixing_vector(x.shape[-2], x.dtype)
+
+    def reflect(y):
+        return y - 2.0 * u[:, None] * ops.einsum("i,...ij->...j", u, y)[
+            ..., None, :
+        ]
+
+    q, r = ops.linalg.qr(reflect(x), mode="reduced")
+    return reflect(q), r
 
 
 def householder(x, epsilon=1e-6):
@@ -280,7 +359,9 @@ def householder(x, epsilon=1e-6):
     their product. That is the Q factor of `P = Q T` with the first d − 1
     diagonal entries of T positive and `det(Q) = (−1)^(d−1)`, which fixes the
     sign of the last column. It is computed from one QR decomposition,
-    without materializing any reflector.
+    without materializing any reflector, and reads that sign off the
+    reflector count of the QR instead of a determinant, so it compiles under
+    XLA.
 
     Args:
         x: Square matrices of shape `(..., d, d)`.
@@ -353,6 +434,23 @@ def _cayley_skew(x):
     return upper - transpose(upper)
 
 
+def _finite_cayley_skew(x):
+    """The Cayley skew matrix with non-finite inputs zeroed, and a mask.
+
+    A NaN or infinite entry would reach the solve, which fails with a
+    misleading "matrix is not invertible" on some backends; such matrices
+    are solved at zero instead and their output is set to NaN.
+    """
+    s = _cayley_skew(x)
+    finite = ops.all(ops.isfinite(s), axis=(-2, -1))
+    return ops.where(finite[..., None, None], s, ops.zeros_like(s)), finite
+
+
+def _nan_where_not(finite, outputs):
+    nan = ops.full_like(outputs, float("nan"))
+    return ops.where(finite[..., None, None], outputs, nan)
+
+
 def cayley(x):
     """The Cayley transform of the skew part of the upper triangle.
 
@@ -360,7 +458,9 @@ def cayley(x):
     `S = triu(P) − triu(P)ᵀ` and `R = (I + S)(I − S)^(-1)`, computed with a
     linear solve. `I − S` is invertible for every skew-symmetric S, so the
     map is defined everywhere; it cannot reach orthogonal matrices with
-    eigenvalue −1, and `R = I` at `P = 0`.
+    eigenvalue −1, and `R = I` at `P = 0`. A matrix with a NaN or infinite
+    entry in its upper triangle maps to a matrix of NaNs (not to a solver
+    error), so that the NaN shows in the loss.
 
     Args:
         x: Square matrices of shape `(..., d, d)`.
@@ -368,10 +468,10 @@ def cayley(x):
     Returns:
         Orthogonal matrices of shape `(..., d, d)` with determinant 1.
     """
-    s = _cayley_skew(x)
+    s, finite = _finite_cayley_skew(x)
     eye = eye_like(s)
     # (I + S)(I − S)^-1 = (I − S)^-1 (I + S) since both are functions of S.
-    return ops.linalg.solve(eye - s, eye + s)
+    return _nan_where_not(finite, ops.linalg.solve(eye - s, eye + s))
 
 
 def cayley_rotate(x, basis):
@@ -388,9 +488,10 @@ def cayley_rotate(x, basis):
     Returns:
         A tensor of shape `(..., d, n)`.
     """
-    s = _cayley_skew(x)
+    s, finite = _finite_cayley_skew(x)
     basis = _as_tensor(basis)
-    return ops.linalg.solve(eye_like(s) - s, basis + ops.matmul(s, basis))
+    outputs = ops.linalg.solve(eye_like(s) - s, basis + ops.matmul(s, basis))
+    return _nan_where_not(finite, outputs)
 
 
 def newton_schulz_iterations(dimension, max_condition=1e4, tolerance=1e-6):
@@ -449,7 +550,8 @@ def newton_schulz(x, num_iterations=None, max_condition=1e4, tolerance=1e-6):
     scale = ops.sqrt(ops.sqrt(ops.maximum(squares, ops.cast(1e-30, x.dtype))))
     y = x / scale[..., None, None]
 
-    def step(_, y):
-        return 1.5 * y - 0.5 * ops.matmul(y, ops.matmul(transpose(y), y))
-
-    return ops.fori_loop(0, num_iterations, step, y)
+    # Unrolled: the count is static and small, and the gradient of a loop
+    # accumulates a tensor list of unknown size, which XLA cannot compile.
+    for _ in range(num_iterations):
+        y = 1.5 * y - 0.5 * ops.matmul(y, ops.matmul(transpose(y), y))
+    return y

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 from absl.testing import absltest
 from absl.testing import parameterized
@@ -72,6 +73,104 @@ class LinalgTest(test_case.TestCase):
         self.assertAllClose(np.tril(t, -1), np.zeros((6, 6)), atol=1e-10)
         self.assertTrue(np.all(np.diag(t)[:-1] > 0))
         self.assertAllClose(np.linalg.det(r), -1.0, atol=1e-10)
+
+    def test_householder_sign_convention_at_structured_matrices(self):
+        # Exact zeros below the diagonal make backends skip reflectors; the
+        # convention (diag(T)[:-1] > 0, det = (−1)^(d−1)) must not change.
+        d = 6
+        rng = np.random.default_rng(8)
+        structured = {
+            "identity": np.eye(d),
+            "negated": -np.eye(d),
+            "permutation": np.eye(d)[rng.permutation(d)],
+            "upper": np.triu(rng.standard_normal((d, d))) + 3 * np.eye(d),
+            "lower": np.tril(rng.standard_normal((d, d))) + 3 * np.eye(d),
+            "block": np.kron(np.eye(3), rng.standard_normal((2, 2))),
+            "signs": np.diag([1.0, -1.0, 1.0, -1.0, -1.0, 1.0]),
+        }
+        for name, p in structured.items():
+            for dtype in ("float32", "float64"):
+                r = np.asarray(linalg.householder(p.astype(dtype)), "float64")
+                t = r.T @ p
+                self.assertAllClose(np.tril(t, -1), 0 * t, atol=1e-5, msg=name)
+                self.assertTrue(np.all(np.diag(t)[:-1] > 0), name)
+                self.assertAllClose(np.linalg.det(r), -1.0, atol=1e-5, msg=name)
+
+    def test_householder_matches_official_in_float32(self):
+        for d in (2, 3, 64, 255):
+            p = random_matrix(d, seed=d)
+            r = linalg.householder(p.astype("float32"))
+            self.assertAllClose(r, numpy_householder(p), atol=2e-5, rtol=0)
+
+    @parameterized.named_parameters(
+        ("cayley", lambda x: linalg.cayley(x)),
+        ("cayley_rotate", lambda x: linalg.cayley_rotate(x, np.ones((4, 2)))),
+    )
+    def test_cayley_non_finite_input_gives_nan(self, function):
+        p = random_matrix(4)[None].repeat(3, axis=0)
+        p[1, 0, 2] = np.nan
+        p[2, 1, 3] = np.inf
+        outputs = np.asarray(function(p))
+        self.assertAllFinite(outputs[0])
+        self.assertTrue(np.all(np.isnan(outputs[1:])))
+        lower_only = random_matrix(4)
+        lower_only[3, 0] = np.nan  # Below the diagonal: not used by the map.
+        self.assertAllFinite(function(lower_only))
+
+    def test_strict_tril_product(self):
+        rng = np.random.default_rng(2)
+        for shape, block in (((37, 37), 8), ((2, 40, 40), 8), ((64, 64), 16)):
+            q = rng.standard_normal(shape)
+            a = rng.standard_normal(shape[:-1] + (5,))
+            z = rng.standard_normal(shape[:-1] + (5,))
+            expected = q @ np.tril(a @ np.swapaxes(z, -1, -2), -1)
+            self.assertAllClose(
+                linalg._times_strict_tril_outer(q, a, z, block=block),
+                expected,
+                atol=1e-12,
+            )
+
+    @parameterized.named_parameters(
+        ("gram_schmidt", linalg.gram_schmidt, linalg.gram_schmidt_rotate),
+        ("householder", linalg.householder, linalg.householder_rotate),
+    )
+    def test_low_rank_rotate_gradient_at_large_d(self, function, rotate):
+        # d = 600 > 4 (2n + 128) takes the blocked O(d²n) adjoint.
+        d, n = 600, 4
+        self.assertTrue(linalg._uses_low_rank_adjoint(d, n))
+        rng = np.random.default_rng(6)
+        basis = rng.standard_normal((d, n))
+        cotangent = rng.standard_normal((d, n))
+        u, _, vt = np.linalg.svd(rng.standard_normal((d, d)))
+        points = {
+            "random": rng.standard_normal((d, d)),
+            "identity": np.eye(d),
+            "orthogonal": u @ vt,
+            "near_singular": (u * np.logspace(0, -4, d)) @ vt,
+        }
+        for name, p in points.items():
+            fused = test_case.gradient(
+                lambda x: keras.ops.sum(rotate(x, basis) * cotangent), p
+            )
+            dense = test_case.gradient(
+                lambda x: keras.ops.sum(function(x) * (cotangent @ basis.T)), p
+            )
+            scale = np.max(np.abs(dense))
+            self.assertLess(np.max(np.abs(fused - dense)) / scale, 1e-9, name)
+            direction = rng.standard_normal((d, d))
+            h = 1e-7
+
+            def value(x):
+                return np.sum(np.asarray(rotate(x, basis)) * cotangent)
+
+            def central(h):
+                return (value(p + h * direction) - value(p - h * direction)) / (
+                    2 * h
+                )
+
+            numeric = (4 * central(h / 2) - central(h)) / 3
+            analytic = np.sum(fused * direction)
+            self.assertLess(abs(numeric - analytic) / abs(analytic), 1e-6, name)
 
     def test_gram_schmidt_is_scale_invariant(self):
         p = random_matrix(5)
