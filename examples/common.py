@@ -26,6 +26,7 @@ Recipe flags (how OPT layers are initialized and trained) are defined in
 `opt_layer_kwargs`; add new ones there, and every script gets them.
 """
 
+import contextlib
 import json
 import math
 import os
@@ -131,12 +132,100 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
         "model.fit verbosity: 0, 1 (progress bar) or 2 (a line per epoch).",
         flag_values=fv,
     )
+    define_strategy_flags(fv, defaults)
     define_recipe_flags(fv, defaults)
     if defaults:
         raise ValueError(
             "Invalid flag defaults. Expected names of flags defined by "
             f"examples.common. Received: {sorted(defaults)}"
         )
+
+
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+def define_strategy_flags(flag_values, defaults):
+    """The distribution flags, as the TensorFlow Model Garden names them."""
+    flags.DEFINE_enum(
+        "strategy",
+        defaults.pop("strategy", "default"),
+        STRATEGIES,
+        "tf.distribute strategy (keras_opt.distribute.get_strategy): one "
+        "device, MirroredStrategy, MultiWorkerMirroredStrategy (workers "
+        "from TF_CONFIG) or TPUStrategy.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_integer(
+        "num_workers",
+        defaults.pop("num_workers", None),
+        "With --strategy=multi_worker: the number of workers TF_CONFIG must "
+        "list (checked).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        "tpu",
+        defaults.pop("tpu", None),
+        "With --strategy=tpu: the TPU address.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_enum(
+        "training_loop",
+        defaults.pop("training_loop", "auto"),
+        ["auto", "fit", "custom"],
+        "auto: model.fit, except under multi_worker (where Keras 3 fit "
+        "fails on TF 2.21) the fault-tolerant keras_opt.distribute.train "
+        "loop; fit or custom force one.",
+        flag_values=flag_values,
+    )
+
+
+_STRATEGY_CACHE = {}
+
+
+def get_strategy(flags_obj):
+    """The `tf.distribute` strategy of `--strategy`, made once per process.
+
+    `None` for `default` on a backend other than TensorFlow.
+    """
+    name = getattr(flags_obj, "strategy", "default")
+    if name == "default" and keras.backend.backend() != "tensorflow":
+        return None
+    key = (name, getattr(flags_obj, "num_workers", None),
+           getattr(flags_obj, "tpu", None))
+    if key not in _STRATEGY_CACHE:
+        from keras_opt import distribute
+
+        _STRATEGY_CACHE[key] = distribute.get_strategy(
+            name, num_workers=key[1], tpu_address=key[2]
+        )
+    return _STRATEGY_CACHE[key]
+
+
+def strategy_scope(strategy):
+    """`strategy.scope()`, or a no-op context without a strategy."""
+    if strategy is None:
+        return contextlib.nullcontext()
+    return strategy.scope()
+
+
+def training_loop(flags_obj, strategy):
+    """`"fit"` or `"custom"`, from `--training_loop` and the strategy."""
+    loop = getattr(flags_obj, "training_loop", "auto")
+    if loop != "auto":
+        return loop
+    if strategy is None:
+        return "fit"
+    from keras_opt import distribute
+
+    return "fit" if distribute.training_path(strategy) == "fit" else "custom"
+
+
+class LoopHistory:
+    """What `run_record` reads from a `History`, for the custom loop."""
+
+    def __init__(self, history):
+        self.history = history
+        self.epoch = list(range(len(next(iter(history.values()), []))))
 
 
 def define_recipe_flags(flag_values, defaults):

@@ -92,13 +92,15 @@ def build_model(method, opt_kwargs=None, num_classes=10):
     )
 
 
-def pipeline(dataset, batch_size, shuffle_seed=None, max_batches=0):
+def pipeline(
+    dataset, batch_size, shuffle_seed=None, max_batches=0, drop_remainder=False
+):
     """Batches `(uint8 image, label)` pairs into float images in [0, 1]."""
     if max_batches > 0:
         dataset = dataset.take(max_batches * batch_size)
     if shuffle_seed is not None:
         dataset = dataset.shuffle(10_000, seed=shuffle_seed)
-    dataset = dataset.batch(batch_size)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     dataset = dataset.map(
         lambda image, label: (tf.cast(image, "float32") / 255.0, label),
         num_parallel_calls=tf.data.AUTOTUNE,
@@ -128,48 +130,97 @@ def load_splits(flags_obj, datasets=None):
     return splits
 
 
-def train_classifier(flags_obj, seed, run_dir, model, splits):
-    """Fits `model` on `splits` and returns its `common.run_record`."""
+def train_classifier(flags_obj, seed, run_dir, make_model, splits):
+    """Builds `make_model()` under the strategy, trains it on `splits`.
+
+    `model.fit` with the monitors and per-epoch test metrics, or, under
+    `--strategy=multi_worker` (or `--training_loop=custom`), the
+    fault-tolerant `keras_opt.distribute.train` loop with step-level
+    checkpoints in `<run_dir>/checkpoints`; then the test split is
+    evaluated. Returns the run's `common.run_record`.
+    """
     batch_size = flags_obj.batch_size
-    train = pipeline(
-        splits["train"],
-        batch_size,
-        shuffle_seed=seed,
-        max_batches=flags_obj.max_steps_per_epoch,
-    )
+    strategy = common.get_strategy(flags_obj)
+    with common.strategy_scope(strategy):
+        model = make_model()
+        model.compile(
+            optimizer=common.build_optimizer(flags_obj),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
     test = pipeline(splits["test"], batch_size)
     validation = None
     if splits["validation"] is not None:
         validation = pipeline(splits["validation"], batch_size)
-    model.compile(
-        optimizer=common.build_optimizer(flags_obj),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    callbacks = common.make_callbacks(
-        flags_obj, run_dir, test_metrics=common.TestMetrics(x=test)
-    )
-    with common.Timer() as timer:
-        history = model.fit(
-            train,
-            validation_data=validation,
-            epochs=flags_obj.epochs,
-            callbacks=callbacks,
-            verbose=flags_obj.verbose,
+    if common.training_loop(flags_obj, strategy) == "custom":
+        history = _train_custom_loop(flags_obj, seed, run_dir, model, splits)
+    else:
+        train = pipeline(
+            splits["train"],
+            batch_size,
+            shuffle_seed=seed,
+            max_batches=flags_obj.max_steps_per_epoch,
         )
+        callbacks = common.make_callbacks(
+            flags_obj, run_dir, test_metrics=common.TestMetrics(x=test)
+        )
+        with common.Timer() as timer:
+            history = model.fit(
+                train,
+                validation_data=validation,
+                epochs=flags_obj.epochs,
+                callbacks=callbacks,
+                verbose=flags_obj.verbose,
+            )
+        history.train_time_s = timer.seconds
     if run_dir:
         model.save(os.path.join(run_dir, "model.keras"))
     logs = history.history
+    if "test_accuracy" not in logs:
+        final = model.evaluate(test, verbose=0, return_dict=True)
+        logs["test_accuracy"] = [final["accuracy"]]
+        logs["test_loss"] = [final["loss"]]
+        if validation is not None:
+            final = model.evaluate(validation, verbose=0, return_dict=True)
+            logs["val_accuracy"] = [final["accuracy"]]
     return common.run_record(
         history,
         seed,
-        timer.seconds,
-        train_accuracy=logs["accuracy"][-1],
+        history.train_time_s,
+        train_accuracy=logs["accuracy"][-1] if "accuracy" in logs else None,
         val_accuracy=logs["val_accuracy"][-1] if validation else None,
         test_accuracy=logs["test_accuracy"][-1],
         test_loss=logs["test_loss"][-1],
         train_steps=int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
     )
+
+
+def _train_custom_loop(flags_obj, seed, run_dir, model, splits):
+    from keras_opt import distribute
+
+    def dataset_fn(epoch):
+        # The order depends on (seed, epoch) only, so a resumed run is exact.
+        return pipeline(
+            splits["train"],
+            flags_obj.batch_size,
+            shuffle_seed=seed * 100_003 + epoch,
+            max_batches=flags_obj.max_steps_per_epoch,
+            drop_remainder=True,
+        )
+
+    checkpoint_dir = os.path.join(run_dir, "checkpoints") if run_dir else None
+    with common.Timer() as timer:
+        logs = distribute.train(
+            model,
+            dataset_fn,
+            flags_obj.epochs,
+            checkpoint_dir=checkpoint_dir,
+            save_every=100 if checkpoint_dir else None,
+            verbose=int(flags_obj.verbose > 0),
+        )
+    history = common.LoopHistory(logs)
+    history.train_time_s = timer.seconds
+    return history
 
 
 def run(flags_obj, datasets=None):
@@ -187,8 +238,13 @@ def run(flags_obj, datasets=None):
 
     def train_one(flags_obj, seed, run_dir):
         method = common.get_method(flags_obj)
-        model = build_model(method, common.opt_layer_kwargs(flags_obj))
-        return train_classifier(flags_obj, seed, run_dir, model, splits)
+        return train_classifier(
+            flags_obj,
+            seed,
+            run_dir,
+            lambda: build_model(method, common.opt_layer_kwargs(flags_obj)),
+            splits,
+        )
 
     results = common.run_seeds(flags_obj, SCRIPT, train_one)
     if flags_obj.compare and flags_obj.method != common.PLAIN:

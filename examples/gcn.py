@@ -168,6 +168,14 @@ def load_graph(flags_obj):
 
 def run(flags_obj):
     """Trains and evaluates the GCN for every seed; see `common.run_seeds`."""
+    if flags_obj.strategy != "default" or flags_obj.training_loop == "custom":
+        raise ValueError(
+            "The GCN trains full-batch on one graph, which a strategy cannot "
+            "split across replicas. Expected --strategy=default and "
+            "--training_loop=auto or fit. Received: "
+            f"--strategy={flags_obj.strategy} "
+            f"--training_loop={flags_obj.training_loop}"
+        )
     inputs, labels, weights, num_classes = load_graph(flags_obj)
     num_nodes, num_features = inputs["features"].shape
 

@@ -63,13 +63,15 @@ def run(flags_obj, datasets=None):
     splits = fashion_mnist.load_splits(flags_obj, datasets)
 
     def train_one(flags_obj, seed, run_dir):
-        model = build_model(
-            common.get_method(flags_obj),
-            flags_obj.hidden_units,
-            common.opt_layer_kwargs(flags_obj),
-        )
+        def make_model():
+            return build_model(
+                common.get_method(flags_obj),
+                flags_obj.hidden_units,
+                common.opt_layer_kwargs(flags_obj),
+            )
+
         return fashion_mnist.train_classifier(
-            flags_obj, seed, run_dir, model, splits
+            flags_obj, seed, run_dir, make_model, splits
         )
 
     return common.run_seeds(flags_obj, SCRIPT, train_one)

@@ -164,6 +164,49 @@ class FashionMnistTest(test_case.TestCase, ResultsAssertions):
         report = common.format_results(results)
         self.assertIn("plain network, same recipe", report)
 
+    def test_mirrored_strategy_fit(self):
+        flag_values = _flag_values(
+            fashion_mnist,
+            ["--epochs=1", "--batch_size=32", "--max_steps_per_epoch=3",
+             "--method=ogd", "--validation_size=32", "--strategy=mirrored"],
+        )
+        self.assertEqual(
+            common.training_loop(flag_values, common.get_strategy(flag_values)),
+            "fit",
+        )
+        results = fashion_mnist.run(flag_values, _synthetic_splits())
+        self.assertResults(results, "ogd", [0], epochs=1)
+        self.assertEqual(results["runs"][0]["train_steps"], 3)
+
+    def test_custom_loop_with_checkpoints(self):
+        model_dir = self.get_temp_dir()
+        flag_values = _flag_values(
+            fashion_mnist,
+            ["--epochs=2", "--batch_size=32", "--max_steps_per_epoch=3",
+             "--method=gs", "--validation_size=32", "--strategy=mirrored",
+             "--training_loop=custom", f"--model_dir={model_dir}"],
+        )
+        results = fashion_mnist.run(flag_values, _synthetic_splits())
+        run = results["runs"][0]
+        self.assertEqual(run["epochs_run"], 2)
+        self.assertEqual(run["train_steps"], 6)
+        self.assertLen(run["history"]["loss"], 2)
+        self.assertBetween(run["test_accuracy"], 0.0, 1.0)
+        self.assertNotEmpty(
+            os.listdir(os.path.join(model_dir, "seed_0", "checkpoints"))
+        )
+        # Rerun unchanged: it resumes after the last step, training nothing.
+        again = fashion_mnist.run(flag_values, _synthetic_splits())
+        self.assertEqual(again["runs"][0]["train_steps"], 6)
+        self.assertAllClose(
+            again["runs"][0]["test_accuracy"], run["test_accuracy"]
+        )
+
+    def test_gcn_refuses_a_strategy(self):
+        flag_values = _flag_values(gcn, ["--strategy=mirrored"])
+        with self.assertRaisesRegex(ValueError, "--strategy=default"):
+            gcn.run(flag_values)
+
     def test_build_model(self):
         model = fashion_mnist.build_model("householder")
         opt_layers = [
