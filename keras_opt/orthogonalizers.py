@@ -3,16 +3,20 @@
 Every method of the OPT paper is one string here, so every row of its tables
 is one argument away:
 
-| name | alias | R in the forward pass | P starts at |
+| name | alias | R in the forward pass | P starts at (official code) |
 |---|---|---|---|
-| `"gram_schmidt"` | `"gs"` | Gram–Schmidt of the rows of P | N(0, 1) |
-| `"householder"` | `"hr"` | Householder QR factor of P | N(0, 1) |
-| `"lowdin"` | `"ls"` | polar factor P (PᵀP)^(-1/2) | N(0, 1) |
-| `"cayley"` | `"cp"` | (I + S)(I − S)^(-1), S = triu(P) − triu(P)ᵀ | N(0, 1) |
-| `"newton_schulz"` | | matmul-only polar approximation | N(0, 1) |
-| `"stiefel"` | `"ogd"` | P itself, kept orthogonal by a Stiefel optimizer | identity |
-| `"penalty"` | `"or"` | P itself, plus β‖P Pᵀ − I‖_F in the loss | N(0, 1) |
-| `"unconstrained"` | `"upt"` | P itself | N(0, 1) |
+| `"gram_schmidt"` | `"gs"` | Gram–Schmidt of the rows of P | I (N(0, 1)) |
+| `"householder"` | `"hr"` | Householder QR factor of P | I (N(0, 1)) |
+| `"lowdin"` | `"ls"` | polar factor P (PᵀP)^(-1/2) | I (N(0, 1)) |
+| `"cayley"` | `"cp"` | (I + S)(I − S)^(-1), S = triu(P) − triu(P)ᵀ | 0 (N(0, 1)) |
+| `"newton_schulz"` | | matmul-only polar approximation | I (N(0, 1)) |
+| `"stiefel"` | `"ogd"` | P itself, kept orthogonal by a Stiefel optimizer | I (I) |
+| `"penalty"` | `"or"` | P itself, plus β‖P Pᵀ − I‖_F in the loss | I (N(0, 1)) |
+| `"unconstrained"` | `"upt"` | P itself | I (N(0, 1)) |
+
+P starts at the map's identity point (`rotation_initializer`); the
+official code's start (`official_rotation_initializer`) is what OPT layers
+use with `recipe="official"`.
 
 An orthogonalizer object carries everything a method needs: the map
 (`__call__`), the default initializer and regularizer of P, and whether P is
@@ -90,7 +94,21 @@ class Orthogonalizer:
 
     @property
     def rotation_initializer(self):
-        """The default initializer of P."""
+        """The default initializer of P: the map's identity point.
+
+        R starts at (or, for Householder with an even d, next to) the
+        identity, where the map is best conditioned and R moves as fast as
+        P: see "Recipes" in `keras_opt.layers.OPTDense`. Cayley's identity
+        point is P = 0; every other map's is P = I.
+        """
+        return keras.initializers.Identity()
+
+    @property
+    def official_rotation_initializer(self):
+        """The initializer of P in the official code: N(0, 1).
+
+        OPT layers use it with `recipe="official"`.
+        """
         return keras.initializers.RandomNormal(mean=0.0, stddev=1.0)
 
     @property
@@ -202,6 +220,10 @@ class Cayley(Orthogonalizer):
     def rotate(self, matrix, basis):
         return linalg.cayley_rotate(matrix, basis)
 
+    @property
+    def rotation_initializer(self):
+        return keras.initializers.Zeros()
+
 
 @keras.saving.register_keras_serializable(package="keras_opt")
 class NewtonSchulz(Orthogonalizer):
@@ -268,7 +290,7 @@ class Stiefel(_IdentityMap):
     is_stiefel = True
 
     @property
-    def rotation_initializer(self):
+    def official_rotation_initializer(self):
         return keras.initializers.Identity()
 
 
@@ -313,8 +335,8 @@ class Unconstrained(_IdentityMap):
     """R is P itself, unconstrained (`"upt"`).
 
     The paper's UPT ablation: over-parameterization without orthogonality.
-    P starts at N(0, 1) like the other maps' P (the paper does not state
-    UPT's initializer).
+    P starts at the identity like the other maps' P (at N(0, 1) with
+    `recipe="official"`; the paper does not state UPT's initializer).
     """
 
 
@@ -322,7 +344,7 @@ class Unconstrained(_IdentityMap):
 class FunctionOrthogonalizer(Orthogonalizer):
     """Wraps a plain callable `P -> R` as an orthogonalizer.
 
-    P starts at N(0, 1). To save a model that uses it, the
+    P starts at the identity. To save a model that uses it, the
     function must be registered with `keras.saving.register_keras_serializable`.
 
     Args:

@@ -89,6 +89,7 @@ class OPTConv2D(BaseOPTConv):
         orthogonalizer="gram_schmidt",
         rotation_initializer=None,
         trainable_basis=False,
+        recipe="default",
         **kwargs,
     ):
         super().__init__(
@@ -110,6 +111,7 @@ class OPTConv2D(BaseOPTConv):
             orthogonalizer=orthogonalizer,
             rotation_initializer=rotation_initializer,
             trainable_basis=trainable_basis,
+            recipe=recipe,
             **kwargs,
         )
 

@@ -77,6 +77,7 @@ class OPTConv3D(BaseOPTConv):
         orthogonalizer="gram_schmidt",
         rotation_initializer=None,
         trainable_basis=False,
+        recipe="default",
         **kwargs,
     ):
         super().__init__(
@@ -98,6 +99,7 @@ class OPTConv3D(BaseOPTConv):
             orthogonalizer=orthogonalizer,
             rotation_initializer=rotation_initializer,
             trainable_basis=trainable_basis,
+            recipe=recipe,
             **kwargs,
         )
 

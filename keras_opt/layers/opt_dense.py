@@ -81,6 +81,7 @@ class OPTDense(BaseOPT):
         orthogonalizer="gram_schmidt",
         rotation_initializer=None,
         trainable_basis=False,
+        recipe="default",
         **kwargs,
     ):
         super().__init__(
@@ -95,6 +96,7 @@ class OPTDense(BaseOPT):
             orthogonalizer=orthogonalizer,
             rotation_initializer=rotation_initializer,
             trainable_basis=trainable_basis,
+            recipe=recipe,
             **kwargs,
         )
         if not isinstance(units, int) or isinstance(units, bool) or units <= 0:

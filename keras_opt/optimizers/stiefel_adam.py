@@ -78,6 +78,8 @@ class StiefelAdam(
     - [Kingma & Ba, 2014](https://arxiv.org/abs/1412.6980)
     """
 
+    default_rotation_learning_rate_factor = 1.0
+
     def __init__(
         self,
         learning_rate=0.001,

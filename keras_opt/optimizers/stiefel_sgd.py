@@ -104,6 +104,8 @@ class StiefelSGD(
     - [Liu et al., 2021](https://arxiv.org/abs/2004.04690)
     """
 
+    default_rotation_learning_rate_factor = 0.2
+
     def __init__(
         self,
         learning_rate=0.01,

@@ -65,7 +65,7 @@ def training_data(seed=0):
 class BaseOPTTest(test_case.TestCase):
     @parameterized.named_parameters((n, n) for n in EXACT_NAMES)
     def test_energy_is_invariant_through_fit(self, name):
-        model = small_model(name)
+        model = small_model(name, recipe="official")
         model.compile(
             optimizer=keras.optimizers.SGD(0.5, momentum=0.9),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -80,6 +80,33 @@ class BaseOPTTest(test_case.TestCase):
             kernel = np.asarray(layer.kernel).reshape(basis.shape)
             self.assertAlmostEqual(
                 numpy_energy(kernel), numpy_energy(basis), delta=1e-5
+            )
+            self.assertOrthonormal(layer.rotation, atol=1e-5)
+
+    @parameterized.named_parameters((n, n) for n in EXACT_NAMES)
+    def test_default_recipe_kernel_is_gain_times_rotated_basis(self, name):
+        model = small_model(name)
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        for layer in opt_layers(model):
+            self.assertAllClose(layer.gain, 1.0)
+            start = np.asarray(layer.rotation, np.float64)
+            identity = np.eye(start.shape[0])
+            if name != "householder":  # HR's identity point is a reflection
+                self.assertAllClose(start, identity, atol=1e-6)
+        x, y = training_data()
+        model.fit(x, y, batch_size=8, epochs=3, verbose=0)
+        for layer in opt_layers(model):
+            gain = float(layer.gain)
+            self.assertNotAlmostEqual(gain, 1.0, delta=1e-4)
+            basis = np.asarray(layer.basis, np.float64)
+            rotated = np.asarray(layer.rotation, np.float64) @ basis
+            kernel = np.asarray(layer.kernel).reshape(basis.shape)
+            self.assertAllClose(kernel, gain * rotated, atol=1e-5, rtol=1e-5)
+            self.assertAlmostEqual(
+                numpy_energy(rotated), numpy_energy(basis), delta=1e-5
             )
             self.assertOrthonormal(layer.rotation, atol=1e-5)
 
@@ -107,7 +134,11 @@ class BaseOPTTest(test_case.TestCase):
         for layer in layers:
             self.assertEqual(
                 [v.path for v in layer.trainable_variables],
-                [layer.rotation_parameter.path, layer.bias.path],
+                [
+                    layer.rotation_parameter.path,
+                    layer.bias.path,
+                    layer.log_gain.path,
+                ],
             )
             self.assertEqual(
                 [v.path for v in layer.non_trainable_variables],
@@ -228,7 +259,7 @@ class BaseOPTTest(test_case.TestCase):
             layer.rotation = np.eye(5, dtype="float32")
         self.assertEqual(
             [v.name for v in layer.weights],
-            ["rotation_parameter", "bias", "basis"],
+            ["rotation_parameter", "bias", "log_gain", "basis"],
         )
 
     def test_rotation_regularizer_by_keras_opt_name(self):
