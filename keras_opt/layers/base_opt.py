@@ -84,6 +84,14 @@ base_opt_keyword_args = (
 RECIPES = ("default", "official")
 
 
+class _Shape:
+    """Stands for a variable of this shape, float32, in `copy_of`."""
+
+    def __init__(self, shape):
+        self.shape = shape
+        self.dtype = "float32"
+
+
 class _SumOfRegularizers:
     """The sum of several regularizers of one variable."""
 
@@ -252,6 +260,7 @@ class BaseOPT(keras.layers.Layer):
             self.log_gain = self.add_weight(
                 name="log_gain", shape=(), initializer="zeros", autocast=False
             )
+        self._build_kernel_cache()
         if type(self.orthogonalizer) not in orthogonalizers.ALL_OBJECTS:
             rotation = self.orthogonalizer(self.rotation_parameter)
             if tuple(rotation.shape) != (fan_in, fan_in):
@@ -299,6 +308,97 @@ class BaseOPT(keras.layers.Layer):
         if self.log_gain is not None:
             kernel = kernel * ops.exp(ops.cast(self.log_gain, kernel.dtype))
         return ops.reshape(kernel, self._kernel_shape)
+
+    def _kernel_variables(self):
+        """The variables W depends on, for the inference cache."""
+        variables = [self.rotation_parameter, self.basis]
+        if self.log_gain is not None:
+            variables.append(self.log_gain)
+        return variables
+
+    def _build_kernel_cache(self):
+        # Inference (`training=False`: predict, evaluate) reuses W while
+        # the variables it depends on are unchanged, which an exact
+        # comparison with copies of them decides at every call (O(d²)
+        # against the O(d³) map). The copies are not saved.
+        def copy_of(name, variable):
+            return self.add_weight(
+                name=f"{name}_cache",
+                shape=variable.shape,
+                dtype=variable.dtype,
+                initializer="zeros",
+                trainable=False,
+                autocast=False,
+                aggregation="only_first_replica",
+            )
+
+        self._cached_inputs = [
+            copy_of(variable.name, variable)
+            for variable in self._kernel_variables()
+        ]
+        self._cached_kernel = copy_of("kernel", _Shape(self._kernel_shape))
+        self._cache_is_valid = self.add_weight(
+            name="kernel_cache_is_valid",
+            shape=(),
+            dtype="bool",
+            initializer="zeros",
+            trainable=False,
+            aggregation="only_first_replica",
+        )
+        self._cache_variables = self._cached_inputs + [
+            self._cached_kernel,
+            self._cache_is_valid,
+        ]
+
+    def _kernel_for_call(self, training=None):
+        """W for `call`: recomputed, or from the cache when `training=False`.
+
+        Only an explicit `training=False` (as `predict` and `evaluate` pass)
+        uses the cache, so a gradient always flows through the map.
+        """
+        if training is not False:
+            return self._compute_kernel()
+        inputs = [ops.convert_to_tensor(v) for v in self._kernel_variables()]
+        unchanged = ops.convert_to_tensor(self._cache_is_valid)
+        for value, copy in zip(inputs, self._cached_inputs):
+            unchanged = ops.logical_and(
+                unchanged, ops.all(ops.equal(value, copy))
+            )
+        kernel = ops.cond(
+            unchanged,
+            lambda: ops.convert_to_tensor(self._cached_kernel),
+            self._compute_kernel,
+        )
+        for value, copy in zip(inputs, self._cached_inputs):
+            copy.assign(value)
+        self._cached_kernel.assign(kernel)
+        self._cache_is_valid.assign(True)
+        return kernel
+
+    def _saved_variables(self):
+        cache = {id(v) for v in getattr(self, "_cache_variables", ())}
+        return [
+            v
+            for v in self._trainable_variables + self._non_trainable_variables
+            if id(v) not in cache
+        ]
+
+    def save_own_variables(self, store):
+        # As `Layer.save_own_variables`, without the inference cache.
+        for index, variable in enumerate(self._saved_variables()):
+            store[f"{index}"] = variable
+
+    def load_own_variables(self, store):
+        variables = self._saved_variables()
+        if len(store.keys()) != len(variables):
+            raise ValueError(
+                f"Layer '{self.name}' expected {len(variables)} variables, "
+                f"but received {len(store.keys())} variables during loading. "
+                f"Expected: {[v.name for v in variables]}"
+            )
+        for index, variable in enumerate(variables):
+            variable.assign(store[f"{index}"])
+        self._cache_is_valid.assign(False)
 
     def _activate(self, outputs):
         if self.activation is not None:

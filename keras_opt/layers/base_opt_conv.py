@@ -130,8 +130,8 @@ class BaseOPTConv(BaseOPT):
             ndim=self.rank + 2, axes={self._channel_axis(): channels}
         )
 
-    def call(self, inputs):
-        kernel = ops.cast(self._compute_kernel(), self.compute_dtype)
+    def call(self, inputs, training=None):
+        kernel = ops.cast(self._kernel_for_call(training), self.compute_dtype)
         padding = self.padding
         if padding == "causal":
             left = self.dilation_rate[0] * (self.kernel_size[0] - 1)

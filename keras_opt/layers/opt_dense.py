@@ -119,8 +119,8 @@ class OPTDense(BaseOPT):
         self._build_opt_weights(input_dim, self.units, (input_dim, self.units))
         self.input_spec = keras.InputSpec(min_ndim=2, axes={-1: input_dim})
 
-    def call(self, inputs):
-        kernel = ops.cast(self._compute_kernel(), self.compute_dtype)
+    def call(self, inputs, training=None):
+        kernel = ops.cast(self._kernel_for_call(training), self.compute_dtype)
         outputs = ops.matmul(inputs, kernel)
         if self.use_bias:
             outputs = ops.add(outputs, self.bias)

@@ -110,6 +110,54 @@ class BaseOPTTest(test_case.TestCase):
             )
             self.assertOrthonormal(layer.rotation, atol=1e-5)
 
+    def test_inference_reuses_the_kernel_until_a_variable_changes(self):
+        layer = keras_opt.layers.OPTDense(4, orthogonalizer="cayley")
+        model = keras.Sequential([keras.Input((6,)), layer])
+        x = np.random.default_rng(0).random((5, 6), dtype="float32")
+        calls = []
+        compute = layer._compute_kernel
+
+        def counting():
+            calls.append(1)
+            return compute()
+
+        layer._compute_kernel = counting
+        for _ in range(3):
+            self.assertAllClose(
+                layer(x, training=False), x @ np.asarray(compute()), atol=1e-6
+            )
+        self.assertLen(calls, 1)  # eager: the cond runs one branch
+        for variable, value in (
+            (layer.rotation_parameter, 0.1 * np.triu(np.ones((6, 6)))),
+            (layer.basis, np.ones((6, 4))),
+            (layer.log_gain, 0.5),
+        ):
+            variable.assign(np.asarray(value, "float32"))
+            self.assertAllClose(
+                layer(x, training=False),
+                x @ np.asarray(compute()) + np.asarray(layer.bias),
+                atol=1e-5,
+            )
+        self.assertLen(calls, 4)
+        layer(x)  # training=None: always recomputed, the gradient flows
+        layer(x, training=True)
+        self.assertLen(calls, 6)
+        self.assertAllClose(
+            model.predict(x, verbose=0),
+            x @ np.asarray(compute()) + np.asarray(layer.bias),
+            atol=1e-5,
+        )
+
+    def test_inference_cache_is_not_saved(self):
+        model = small_model("gram_schmidt")
+        x, y = training_data()
+        model.predict(x, verbose=0)
+        restored = self.run_model_saving_test(model, x)
+        for layer in opt_layers(restored):
+            store = {}
+            layer.save_own_variables(store)
+            self.assertLen(store, 4)  # P, bias, log_gain, V
+
     def test_energy_changes_without_orthogonality(self):
         model = small_model("upt")
         model.compile(
@@ -142,7 +190,7 @@ class BaseOPTTest(test_case.TestCase):
             )
             self.assertEqual(
                 [v.path for v in layer.non_trainable_variables],
-                [layer.basis.path],
+                [layer.basis.path] + [v.path for v in layer._cache_variables],
             )
         bases = [np.asarray(l.basis) for l in layers]
         x, y = training_data()
@@ -259,7 +307,10 @@ class BaseOPTTest(test_case.TestCase):
             layer.rotation = np.eye(5, dtype="float32")
         self.assertEqual(
             [v.name for v in layer.weights],
-            ["rotation_parameter", "bias", "log_gain", "basis"],
+            ["rotation_parameter", "bias", "log_gain", "basis"]
+            + [f"{name}_cache" for name in (
+                "rotation_parameter", "basis", "log_gain", "kernel")]
+            + ["kernel_cache_is_valid"],
         )
 
     def test_rotation_regularizer_by_keras_opt_name(self):
