@@ -127,6 +127,14 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
         flag_values=fv,
     )
     flags.DEFINE_integer(
+        "monitor_every",
+        default("monitor_every", 1),
+        "Measure each layer's energy and orthogonality every this many "
+        "epochs (and at the first and last); the epochs between repeat the "
+        "latest values.",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
         "verbose",
         default("verbose", 1),
         "model.fit verbosity: 0, 1 (progress bar) or 2 (a line per epoch).",
@@ -337,8 +345,12 @@ def make_callbacks(
     if test_metrics is not None:
         callbacks.append(test_metrics)
     callbacks += [
-        keras_opt.callbacks.EnergyMonitor(include_plain_layers=True),
-        keras_opt.callbacks.OrthogonalityMonitor(),
+        keras_opt.callbacks.EnergyMonitor(
+            include_plain_layers=True, frequency=flags_obj.monitor_every
+        ),
+        keras_opt.callbacks.OrthogonalityMonitor(
+            frequency=flags_obj.monitor_every
+        ),
     ]
     callbacks += get_method(flags_obj).callbacks()
     callbacks += list(extra)

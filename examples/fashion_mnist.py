@@ -80,10 +80,11 @@ def build_model(method, opt_kwargs=None, num_classes=10):
     return keras.Sequential(
         [
             keras.Input((28, 28, 1)),
-            method.conv2d(16, 3, **kwargs),
+            method.conv2d(16, 3, padding="same", **kwargs),
             keras.layers.MaxPooling2D(),
-            method.conv2d(32, 3, **kwargs),
-            keras.layers.MaxPooling2D(4),
+            method.conv2d(32, 3, padding="same", **kwargs),
+            keras.layers.MaxPooling2D(),
+            keras.layers.MaxPooling2D(),
             keras.layers.Flatten(),
             method.dense(128, **kwargs),
             method.dense(num_classes, classifier=True),

@@ -213,10 +213,10 @@ class FashionMnistTest(test_case.TestCase, ResultsAssertions):
             layer for layer in model.layers
             if isinstance(layer, keras_opt.layers.BaseOPT)
         ]
-        # d = fan-in: 3·3·1, 3·3·16 and 2·2·32; the classifier is plain.
+        # d = fan-in: 3·3·1, 3·3·16 and 3·3·32; the classifier is plain.
         self.assertEqual(
             [tuple(layer.basis.shape)[0] for layer in opt_layers],
-            [9, 144, 128],
+            [9, 144, 288],
         )
         self.assertEqual(model.output_shape, (None, 10))
         plain = fashion_mnist.build_model(common.PLAIN)

@@ -73,9 +73,10 @@ base_opt_keyword_args = (
             N(0, 1) (the identity for `"ogd"`).
         trainable_basis: Whether V is trained too (the paper's FN ablation).
         recipe: `"default"` or `"official"`. `"default"` starts P at the
-            map's identity point and learns a scalar gain g (`log_gain`,
-            starting at g = 1): `W = g·R·V`. `"official"` is the released
-            code exactly: P ~ N(0, 1) (the identity for OGD) and no gain.
+            map's identity point and learns a gain per neuron (`log_gain`,
+            starting at g = 1): `W = R·V·diag(g)`. `"official"` is the
+            released code exactly: P ~ N(0, 1) (the identity for OGD) and no
+            gain.
             See "Recipes" in `keras_opt.layers.BaseOPT`.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`."""
 )
@@ -125,10 +126,14 @@ class BaseOPT(keras.layers.Layer):
       at I and moves as fast as P. The official start P ~ N(0, 1) makes the
       scale-invariant maps (GS, HR, LS) move R by about lr/‖p_i‖² ≈ lr/d per
       step and sits Cayley far from its well-conditioned point.
-    - A learned scalar gain g (`W = g·R·V`, `log_gain` starts at 0): V fixes
-      every neuron's norm, so without it a network whose outputs come from
-      OPT layers alone (a GCN) cannot scale its logits. A scalar changes no
-      angle and no relative norm: the energy and R are unaffected.
+    - A learned gain per neuron (`W = R·V·diag(g)`, g = exp(`log_gain`),
+      starting at 1), as in weight normalization: V fixes every neuron's
+      norm, so without it a network whose outputs come from OPT layers
+      alone (a GCN) cannot scale its logits. A gain changes no angle
+      between neurons: the hyperspherical energy (of the normalized
+      neurons) and R are unaffected. (A single scalar gain per layer,
+      tried first, made SGD with momentum 0.9 at lr 0.1 diverge on
+      Fashion-MNIST: its gradient sums over every entry of W.)
     - No weight decay on P (decay on a scale-invariant P only rescales it,
       and with Adam it mutes the data gradient): `rotation_regularizer` is
       `None` unless you set it.
@@ -258,7 +263,10 @@ class BaseOPT(keras.layers.Layer):
         if self.recipe == "default":
             # Made after P, V and the bias, so that version 0.1 files load.
             self.log_gain = self.add_weight(
-                name="log_gain", shape=(), initializer="zeros", autocast=False
+                name="log_gain",
+                shape=(units,),
+                initializer="zeros",
+                autocast=False,
             )
         self._build_kernel_cache()
         if type(self.orthogonalizer) not in orthogonalizers.ALL_OBJECTS:
@@ -287,9 +295,9 @@ class BaseOPT(keras.layers.Layer):
 
     @property
     def gain(self):
-        """The scalar gain g of `W = g·R·V`: `exp(log_gain)`, or 1."""
+        """The gains g of the neurons, `W = R·V·diag(g)`: `exp(log_gain)`."""
         if self.log_gain is None:
-            return ops.ones((), "float32")
+            return ops.ones((self._kernel_shape[-1],), "float32")
         return ops.exp(self.log_gain)
 
     @property
