@@ -37,6 +37,7 @@ SCRIPT = "fashion_mnist"
 
 def define_flags(flag_values=flags.FLAGS, **defaults):
     """Defines the flags of this script in `flag_values`."""
+    defaults.setdefault("epochs", 10)
     common.define_flags(flag_values, **defaults)
     define_data_flags(flag_values)
     flags.DEFINE_boolean(
