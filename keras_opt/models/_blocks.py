@@ -2,9 +2,9 @@
 
 import keras
 
-from keras_opt import baselines
 from keras_opt import layers
 from keras_opt import orthogonalizers
+from keras_opt.layers.base_opt import default_basis_initializer
 
 
 def l2(weight_decay):
@@ -77,7 +77,7 @@ class LayerMaker:
                 strides=strides,
                 padding=padding,
                 use_bias=False,
-                kernel_initializer=baselines.he_normal(),
+                kernel_initializer=default_basis_initializer(),
                 kernel_regularizer=l2(self.weight_decay),
                 name=name,
             )
@@ -96,7 +96,7 @@ class LayerMaker:
             return keras.layers.Dense(
                 units,
                 use_bias=False,
-                kernel_initializer=baselines.he_normal(),
+                kernel_initializer=default_basis_initializer(),
                 kernel_regularizer=l2(self.weight_decay),
                 name=name,
             )
@@ -108,7 +108,7 @@ class LayerMaker:
             num_classes,
             activation=activation,
             use_bias=False,
-            kernel_initializer=baselines.he_normal(),
+            kernel_initializer=default_basis_initializer(),
             kernel_regularizer=l2(self.weight_decay),
             name=name,
         )

@@ -5,11 +5,6 @@ import keras
 from keras_opt import layers
 
 
-def _rotation_parameter(layer):
-    variable = getattr(layer, "rotation_parameter", None)
-    return layer.rotation if variable is None else variable
-
-
 def paper_parameter_count(model):
     """Returns the number of learnable parameters as the OPT paper counts.
 
@@ -47,7 +42,7 @@ def paper_parameter_count(model):
     count = 0
     for layer in model._flatten_layers(include_self=True, recursive=True):
         if isinstance(layer, layers.BaseOPT) and layer.trainable:
-            rotation = _rotation_parameter(layer)
+            rotation = layer.rotation_parameter
             excluded.add(id(rotation))
             if rotation.trainable:
                 size = rotation.shape[0]

@@ -25,6 +25,29 @@ class CNNTest(test_case.TestCase):
         model = function(orthogonalizer=orthogonalizer)
         self.assertEqual(models.paper_parameter_count(model), expected)
 
+    @parameterized.named_parameters(
+        ("cnn6_quarter", models.cnn6, 0.25, 90_871),
+        ("wide_cnn9_quarter", models.wide_cnn9, 0.25, 1_035_799),
+        ("wide_cnn9_eighth", models.wide_cnn9, 1 / 8, 277_979),
+        ("wide_cnn9_sixteenth", models.wide_cnn9, 1 / 16, 88_741),
+        ("wide_cnn9_16", models.wide_cnn9, 16, 27_031),
+        ("wide_cnn9_3", models.wide_cnn9, 3, 25_978),
+    )
+    def test_paper_parameter_count_of_s_opt(self, function, subspace, expected):
+        # opt_reference.md §9.4: p(p−1)/2 per S-OPT layer, the first conv
+        # full OPT (27·26/2 = 351), plus the classifier.
+        model = function(subspace=subspace)
+        self.assertEqual(models.paper_parameter_count(model), expected)
+        first, *rest = _opt_layers(model)
+        self.assertIsNone(first.subspace_size)
+        self.assertAllEqual(first.rotation_parameter, np.eye(27))
+        for layer in rest:
+            self.assertIsNotNone(layer.subspace_size)
+
+    def test_s_opt_needs_an_orthogonalizer(self):
+        with self.assertRaisesRegex(ValueError, "`subspace` needs OPT layers"):
+            models.cnn6(orthogonalizer=None, subspace=0.25)
+
     def test_cnn6_layers_as_in_the_official_code(self):
         model = models.cnn6()
         fan_ins = [layer.rotation.shape[0] for layer in _opt_layers(model)]
@@ -85,6 +108,13 @@ class CNNTest(test_case.TestCase):
     )
     def test_saved_model_gives_the_same_outputs(self, function, orthogonalizer):
         model = function(orthogonalizer=orthogonalizer, num_classes=10)
+        x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3))
+        self.run_model_saving_test(model, x.astype("float32"))
+
+    def test_saved_s_opt_model_gives_the_same_outputs(self):
+        model = models.cnn6(subspace=0.25, num_classes=10)
+        for layer in _opt_layers(model)[1:]:
+            layer.next_episode()
         x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3))
         self.run_model_saving_test(model, x.astype("float32"))
 

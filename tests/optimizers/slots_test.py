@@ -11,7 +11,7 @@ from tests import test_case
 def _trained(optimizer):
     a = keras.Variable(np.eye(3, dtype="float32"), name="a")
     b = keras.Variable(np.ones((2,), "float32"), name="b")
-    keras_opt.stiefel.mark_stiefel(a)
+    keras_opt.variable_tags.mark_stiefel(a)
     optimizer.build([a, b])
     for _ in range(2):
         optimizer.apply(
