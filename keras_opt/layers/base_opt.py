@@ -154,6 +154,20 @@ class BaseOPT(keras.layers.Layer):
     gain); add `rotation_regularizer=keras.regularizers.L2(2.5e-4)` for its
     weight decay on P.
 
+    S-OPT: with `subspace=p`, only a random p-dimensional coordinate
+    subspace I of the fan-in is rotated per episode: P (and R) are p×p,
+    start at the identity, and `W = V` with rows I replaced by `R·V[I]`
+    (a gather and a scatter; memory and time grow with p², not d²).
+    `layer.next_episode()` ends an episode: it merges R into V
+    (V[I] ← R·V[I]), samples the next I and resets P to the identity, so
+    the layer's function is unchanged. `layer.subspace_indices`,
+    `layer.subspace_episode` and the seed are non-trainable int weights:
+    the draw of I depends only on (seed, episode), and is the same on every
+    replica and after a resume. Drive the episodes with
+    `keras_opt.callbacks.SubspaceEpisodes(every_n_steps=750)`, which also
+    resets the optimizer state of P (`keras_opt.optimizers.reset_slots`).
+    `layer.subspace_size` is p once the layer is built.
+
     Subclasses call `_build_opt_weights(fan_in, units, kernel_shape)` in
     `build` and use `self._compute_kernel()` in `call`.
 
@@ -312,7 +326,10 @@ class BaseOPT(keras.layers.Layer):
 
     @property
     def rotation(self):
-        """The orthogonal matrix `R = orthogonalizer(P)`, `(d, d)`, float32."""
+        """The orthogonal matrix `R = orthogonalizer(P)`, `(d, d)`, float32.
+
+        For S-OPT layers, the p×p rotation of the current subspace.
+        """
         if not self.built:
             raise AttributeError(
                 "You must build the layer before accessing `rotation`."
@@ -504,7 +521,7 @@ class BaseOPT(keras.layers.Layer):
         orthogonalizer's φ(I) is not I, as Householder's for even p, the
         new rows are stored as φ(I)ᵀ·W[I'], which keeps W too.) The
         optimizer state of P̃ is not the layer's: reset it with
-        `keras_opt.optimizers.slots.reset_slots`, or use
+        `keras_opt.optimizers.reset_slots`, or use
         `keras_opt.callbacks.next_subspace_episode` / `SubspaceEpisodes`,
         which do both. Call it between steps, outside a `tf.function`.
         """
