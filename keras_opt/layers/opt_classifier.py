@@ -103,6 +103,13 @@ class OPTClassifier(BaseOPT):
                 f"strictly positive int. Received: num_classes={num_classes!r}"
             )
         if not save_basis:
+            if kwargs.get("subspace") is not None:
+                raise ValueError(
+                    "`save_basis=False` regenerates the prototypes from a "
+                    "seed, but S-OPT merges its rotations into them. "
+                    "Expected: `subspace=None` with `save_basis=False`. "
+                    f"Received: subspace={kwargs['subspace']!r}"
+                )
             if trainable_basis:
                 raise ValueError(
                     "`save_basis=False` regenerates the prototypes from a "
@@ -159,9 +166,14 @@ class OPTClassifier(BaseOPT):
         self.input_spec = keras.InputSpec(ndim=2, axes={-1: input_dim})
 
     def call(self, inputs):
-        rotation = self.orthogonalizer(self.rotation_parameter)
-        rotated = ops.matmul(inputs, ops.cast(rotation, self.compute_dtype))
-        outputs = ops.matmul(rotated, ops.cast(self.basis, self.compute_dtype))
+        if self.subspace_size is None:
+            rotation = self.orthogonalizer(self.rotation_parameter)
+            rotated = ops.matmul(inputs, ops.cast(rotation, self.compute_dtype))
+            basis = ops.cast(self.basis, self.compute_dtype)
+            outputs = ops.matmul(rotated, basis)
+        else:
+            kernel = ops.cast(self._compute_kernel(), self.compute_dtype)
+            outputs = ops.matmul(inputs, kernel)
         if self.use_bias:
             outputs = ops.add(outputs, self.bias)
         return self._activate(outputs)

@@ -102,6 +102,20 @@ class OPTClassifierTest(test_case.TestCase):
         )
         self.assertFalse(head.get_config()["save_basis"])
 
+    def test_s_opt_head(self):
+        head = layers.OPTClassifier(30, subspace=4)
+        x = np.random.default_rng(0).standard_normal((3, 8)).astype("float32")
+        head(x)
+        head.rotation_parameter.assign(
+            np.random.default_rng(1).standard_normal((4, 4))
+        )
+        expected = np.asarray(head(x))
+        self.assertAllClose(expected, x @ np.asarray(head.kernel), atol=1e-5)
+        head.next_episode()
+        self.assertAllClose(head(x), expected, atol=1e-5)
+        with self.assertRaisesRegex(ValueError, "subspace=None"):
+            layers.OPTClassifier(3, save_basis=False, subspace=2)
+
     def test_invalid_num_classes(self):
         with self.assertRaisesRegex(ValueError, "num_classes"):
             layers.OPTClassifier(0)
