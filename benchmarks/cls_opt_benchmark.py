@@ -77,7 +77,9 @@ def measure(head, num_classes, dim, batch_size, steps):
         "base_rss_mib": base_rss / 1024,
         "peak_rss_mib": peak_rss / 1024,
         "file_mib": file_size / 2**20,
-        "trainable": sum(int(np.prod(v.shape)) for v in model.trainable_weights),
+        "trainable": sum(
+            int(np.prod(v.shape)) for v in model.trainable_weights
+        ),
     }
 
 

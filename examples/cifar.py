@@ -37,6 +37,7 @@ from absl import flags
 
 import keras_opt
 from examples import common
+from keras_opt.callbacks import subspace_episodes
 
 SCRIPT = "cifar"
 MODELS = ("mlp", "cnn6", "cnn9", "wide_cnn9", "resnet20", "resnet32")
@@ -51,8 +52,8 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
     fv = flag_values
     defaults.setdefault("learning_rate", 0.1)
     common.define_flags(fv, **defaults)
-    flags.DEFINE_enum("model", "cnn6", MODELS, "The network (keras_opt.models).",
-                      flag_values=fv)
+    flags.DEFINE_enum("model", "cnn6", MODELS,
+                      "The network (keras_opt.models).", flag_values=fv)
     flags.DEFINE_string(
         "subspace",
         None,
@@ -234,7 +235,9 @@ def train_one(flags_obj, seed, run_dir):
     )
     extra = []
     if parse_subspace(flags_obj.subspace):
-        extra.append(keras_opt.callbacks.SubspaceEpisodes(flags_obj.episode_steps))
+        extra.append(
+            keras_opt.callbacks.SubspaceEpisodes(flags_obj.episode_steps)
+        )
     callbacks = common.make_callbacks(
         flags_obj, run_dir, test_metrics=common.TestMetrics(x=test), extra=extra
     )
@@ -253,7 +256,7 @@ def train_one(flags_obj, seed, run_dir):
     logs = history.history
     episodes = [
         int(keras.ops.convert_to_numpy(layer.subspace_episode))
-        for layer in keras_opt.callbacks.subspace_episodes.subspace_layers(model)
+        for layer in subspace_episodes.subspace_layers(model)
     ]
     return common.run_record(
         history,

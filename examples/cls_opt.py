@@ -58,7 +58,10 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
 
 def build_model(head, feature_dim=2, orthogonalizer="gram_schmidt",
                 num_classes=10):
-    """A plain CNN to `feature_dim` features, then `head` ("cls_opt"/"plain")."""
+    """A plain CNN to `feature_dim` features, then a `head`.
+
+    `head` is `"cls_opt"` (`OPTClassifier`) or `"plain"` (`Dense`).
+    """
     inputs = keras.Input((28, 28, 1), name="image")
     x = keras.layers.Conv2D(32, 3, activation="relu")(inputs)
     x = keras.layers.MaxPooling2D()(x)
@@ -82,7 +85,8 @@ def features_and_directions(model, images):
     """Features of `images` and the class directions, `(d, C)`."""
     extractor = keras.Model(model.input, model.get_layer("features").output)
     features = extractor.predict(images, verbose=0)
-    directions = keras.ops.convert_to_numpy(model.get_layer("classifier").kernel)
+    kernel = model.get_layer("classifier").kernel
+    directions = keras.ops.convert_to_numpy(kernel)
     return features, directions
 
 

@@ -1,4 +1,4 @@
-"""SubspaceEpisodes: drives S-OPT's episodes (merge, resample, reset) in `fit`."""
+"""SubspaceEpisodes: S-OPT's episodes (merge, resample, reset) in `fit`."""
 
 import keras
 
@@ -51,7 +51,9 @@ def next_subspace_episode(model, optimizer=None):
         layer.next_episode()
     optimizer = optimizer or getattr(model, "optimizer", None)
     if optimizer is not None:
-        slots.reset_slots(optimizer, [l.rotation_parameter for l in found])
+        slots.reset_slots(
+            optimizer, [layer.rotation_parameter for layer in found]
+        )
     return len(found)
 
 

@@ -1,4 +1,4 @@
-"""OPTClassifier: CLS-OPT, a classifier head of fixed prototypes and a rotation."""
+"""OPTClassifier: CLS-OPT, a head of fixed prototypes and a learned rotation."""
 
 import random
 
@@ -26,8 +26,8 @@ class OPTClassifier(BaseOPT):
     costs about what a `Dense` head's does: B·d² + B·d·C multiply-adds.
     `layer.kernel` still returns W.
 
-    With `save_basis=False`, `.keras` files and weight checkpoints (`.weights.h5`,
-    `BackupAndRestore`) store only P (and the bias): size ∝ d², not d·C. The
+    With `save_basis=False`, `.keras` files and weight checkpoints
+    (`.weights.h5`, `BackupAndRestore`) store only P (and the bias): size ∝ d², not d·C. The
     prototypes are regenerated from the seed of `basis_initializer` when the
     model is loaded; the default initializer then gets a seed drawn at
     construction, saved in the config. This relies on Keras's seeded
@@ -155,8 +155,8 @@ class OPTClassifier(BaseOPT):
         input_dim = input_shape[-1]
         if input_dim is None:
             raise ValueError(
-                f"The last dimension of the inputs to {self.__class__.__name__} "
-                "must be known at build time: it is the feature dimension d "
+                "The last dimension of the inputs to "
+                f"{self.__class__.__name__} must be known at build time: it is the feature dimension d "
                 "of the rotation. Expected: an int. Received: input_shape="
                 f"{tuple(input_shape)}"
             )

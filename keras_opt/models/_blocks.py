@@ -69,7 +69,9 @@ class LayerMaker:
         self._first = False
         return kwargs
 
-    def conv2d(self, filters, kernel_size, strides=1, padding="same", name=None):
+    def conv2d(
+        self, filters, kernel_size, strides=1, padding="same", name=None
+    ):
         if self.orthogonalizer is None:
             return keras.layers.Conv2D(
                 filters,
@@ -100,7 +102,9 @@ class LayerMaker:
                 kernel_regularizer=l2(self.weight_decay),
                 name=name,
             )
-        return layers.OPTDense(units, use_bias=False, name=name, **self._opt_kwargs())
+        return layers.OPTDense(
+            units, use_bias=False, name=name, **self._opt_kwargs()
+        )
 
     def classifier(self, num_classes, activation, name="score"):
         """The plain classifier: He-normal, L2-decayed, no bias, never OPT."""

@@ -4,7 +4,7 @@ import keras
 
 from keras_opt.models import _blocks
 
-_RESNET_DOC = """Builds the CIFAR {title} (He et al., 2016), with OPT convolutions.
+_RESNET_DOC = """Builds the CIFAR {title} of He et al. (2016) with OPT layers.
 
     A 3×3 convolution with 16 filters, then three stages of {blocks} basic
     blocks with 16, 32 and 64 filters (the first block of stages 2 and 3

@@ -98,7 +98,9 @@ class SubspaceEpisodesTest(test_case.TestCase):
             layer = model.get_layer(name)
             p = layer.subspace_size
             self.assertAllEqual(layer.rotation_parameter, np.eye(p))
-            self.assertAllEqual(slot(layer.rotation_parameter), np.zeros((p, p)))
+            self.assertAllEqual(
+                slot(layer.rotation_parameter), np.zeros((p, p))
+            )
         self.assertAllEqual(slot(model.get_layer("classifier").kernel),
                             classifier_slot)
         self.assertAllEqual(model.get_layer("bn").gamma, gamma)

@@ -9,7 +9,9 @@ from tests import test_case
 
 
 def _opt_layers(model):
-    return [layer for layer in model.layers if isinstance(layer, layers.BaseOPT)]
+    return [
+        layer for layer in model.layers if isinstance(layer, layers.BaseOPT)
+    ]
 
 
 class CNNTest(test_case.TestCase):
@@ -81,7 +83,9 @@ class CNNTest(test_case.TestCase):
     def test_baseline_kernels_are_he_normal(self):
         model = models.wide_cnn9(orthogonalizer=None)
         kernel = np.asarray(model.get_layer("conv3_2").kernel)
-        self.assertAlmostEqual(float(np.std(kernel)), np.sqrt(2 / 2304), delta=2e-4)
+        self.assertAlmostEqual(
+            float(np.std(kernel)), np.sqrt(2 / 2304), delta=2e-4
+        )
         self.assertEqual(len(_opt_layers(model)), 0)
 
     def test_weight_decay_is_the_official_l2(self):

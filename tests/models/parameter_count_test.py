@@ -32,14 +32,18 @@ class PaperParameterCountTest(test_case.TestCase):
         inner = keras.Sequential(
             [keras.Input((5,)), layers.OPTDense(3, use_bias=False)]
         )
-        outer = keras.Sequential([keras.Input((5,)), inner, keras.layers.Dense(2)])
+        outer = keras.Sequential(
+            [keras.Input((5,)), inner, keras.layers.Dense(2)]
+        )
         self.assertEqual(models.paper_parameter_count(outer), 10 + 8)
         inner.trainable = False
         self.assertEqual(models.paper_parameter_count(outer), 8)
 
     def test_unbuilt_model_raises(self):
         with self.assertRaisesRegex(ValueError, "needs a built model"):
-            models.paper_parameter_count(keras.Sequential([keras.layers.Dense(2)]))
+            models.paper_parameter_count(
+                keras.Sequential([keras.layers.Dense(2)])
+            )
 
 
 if __name__ == "__main__":

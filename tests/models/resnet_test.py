@@ -25,11 +25,10 @@ class ResNetTest(test_case.TestCase):
             self.assertFalse(layer.use_bias)
         self.assertEqual(tuple(model.output.shape), (None, 10))
         # Only the classifier is a normal weight.
-        rotations = sum(
-            d * (d - 1) // 2
-            for d in [27] + [144] * 2 * blocks + [144] + [288] * (2 * blocks - 1)
-            + [288] + [576] * (2 * blocks - 1)
-        )
+        fan_ins = [27] + [144] * 2 * blocks
+        fan_ins += [144] + [288] * (2 * blocks - 1)
+        fan_ins += [288] + [576] * (2 * blocks - 1)
+        rotations = sum(d * (d - 1) // 2 for d in fan_ins)
         self.assertEqual(
             models.paper_parameter_count(model), rotations + 64 * 10
         )
