@@ -15,8 +15,9 @@ The official training of `opt_reference.md` §8.1–§8.3, on TFDS `cifar100`:
   drops at 120k, 195k and 255k; the first convolution stays full OPT.
 
 `--model` is any network of `keras_opt.models`; `--method` is `plain` or an
-orthogonalizer name (see `examples/common.py`). An "epoch" is 390 steps, as
-the official code reshuffles every 390 iterations.
+orthogonalizer name (see `examples/common.py`); `--strategy` as there, with
+`model.fit` only. An "epoch" is 390 steps, as the official code reshuffles
+every 390 iterations.
 
 Usage (the full recipe; about 1.5 h for CNN-6 on one modern GPU):
 
@@ -226,13 +227,22 @@ def load_datasets(flags_obj, seed):
 
 def train_one(flags_obj, seed, run_dir):
     """Trains `--model` with the recipe; returns its `common.run_record`."""
+    strategy = common.get_strategy(flags_obj)
+    if common.training_loop(flags_obj, strategy) != "fit":
+        raise ValueError(
+            "cifar.py trains with model.fit (S-OPT's episodes are a fit "
+            "callback). Expected --training_loop=fit or auto with a strategy "
+            "that fit supports. Received: --strategy="
+            f"{flags_obj.strategy} --training_loop={flags_obj.training_loop}"
+        )
     train, test = load_datasets(flags_obj, seed)
-    model = build_model(flags_obj)
-    model.compile(
-        optimizer=build_optimizer(flags_obj),
-        loss=OfficialLoss(),
-        metrics=["accuracy"],
-    )
+    with common.strategy_scope(strategy):
+        model = build_model(flags_obj)
+        model.compile(
+            optimizer=build_optimizer(flags_obj),
+            loss=OfficialLoss(),
+            metrics=["accuracy"],
+        )
     extra = []
     if parse_subspace(flags_obj.subspace):
         extra.append(

@@ -140,15 +140,16 @@ def run(flags_obj, datasets=None):
     trained = {}
 
     def trainer(head):
-        def train_one(flags_obj, seed, run_dir):
-            model = build_model(
+        def make_model():
+            trained[head] = build_model(
                 head, flags_obj.feature_dim, method.orthogonalizer
             )
-            record = fashion_mnist.train_classifier(
-                flags_obj, seed, run_dir, model, splits
+            return trained[head]
+
+        def train_one(flags_obj, seed, run_dir):
+            return fashion_mnist.train_classifier(
+                flags_obj, seed, run_dir, make_model, splits
             )
-            trained[head] = model
-            return record
 
         return train_one
 

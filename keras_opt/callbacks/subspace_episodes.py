@@ -3,6 +3,7 @@
 import keras
 
 from keras_opt import layers
+from keras_opt._validation import check_number
 from keras_opt.optimizers import slots
 
 
@@ -91,17 +92,9 @@ class SubspaceEpisodes(keras.callbacks.Callback):
 
     def __init__(self, every_n_steps=750):
         super().__init__()
-        if (
-            not isinstance(every_n_steps, int)
-            or isinstance(every_n_steps, bool)
-            or every_n_steps <= 0
-        ):
-            raise ValueError(
-                "Invalid value for argument `every_n_steps`. Expected a "
-                f"strictly positive int. Received: every_n_steps="
-                f"{every_n_steps!r}"
-            )
-        self.every_n_steps = every_n_steps
+        self.every_n_steps = check_number(
+            "every_n_steps", every_n_steps, "int", low=1
+        )
         self._episodes_ended = None
 
     def _due(self):
