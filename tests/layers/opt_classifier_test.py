@@ -116,6 +116,19 @@ class OPTClassifierTest(test_case.TestCase):
         with self.assertRaisesRegex(ValueError, "subspace=None"):
             layers.OPTClassifier(3, save_basis=False, subspace=2)
 
+    def test_folds_to_a_dense_head(self):
+        model = keras.Sequential(
+            [keras.Input((6,)), layers.OPTClassifier(9, use_bias=True)]
+        )
+        model.layers[0].rotation_parameter.assign(
+            np.random.default_rng(0).standard_normal((6, 6))
+        )
+        model.layers[0].bias.assign(np.arange(9.0))
+        folded = keras_opt.fold(model)
+        self.assertIsInstance(folded.layers[0], keras.layers.Dense)
+        x = np.random.default_rng(1).standard_normal((3, 6)).astype("f4")
+        self.assertAllClose(folded(x), model(x), atol=1e-5)
+
     def test_invalid_num_classes(self):
         with self.assertRaisesRegex(ValueError, "num_classes"):
             layers.OPTClassifier(0)
