@@ -171,6 +171,9 @@ class OPTClassifier(BaseOPT):
             rotated = ops.matmul(inputs, ops.cast(rotation, self.compute_dtype))
             basis = ops.cast(self.basis, self.compute_dtype)
             outputs = ops.matmul(rotated, basis)
+            if self.log_gain is not None:
+                gain = ops.exp(ops.cast(self.log_gain, self.compute_dtype))
+                outputs = ops.multiply(outputs, gain)
         else:
             kernel = ops.cast(self._compute_kernel(), self.compute_dtype)
             outputs = ops.matmul(inputs, kernel)
@@ -181,15 +184,16 @@ class OPTClassifier(BaseOPT):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.num_classes,)
 
+    def _build_kernel_cache(self):
+        # `call` never forms W = R·V (d·C entries), so there is nothing to
+        # cache, and copies of V and W would triple the head's memory.
+        self._cache_variables = ()
+
     def _saved_variables(self):
-        variables = self._trainable_variables + self._non_trainable_variables
+        variables = super()._saved_variables()
         if self.save_basis:
             return variables
         return [v for v in variables if v is not self.basis]
-
-    def save_own_variables(self, store):
-        for index, variable in enumerate(self._saved_variables()):
-            store[str(index)] = variable
 
     def load_own_variables(self, store):
         variables = self._saved_variables()

@@ -42,7 +42,7 @@ class LayerMaker:
     there. Rotations of Stiefel orthogonalizers (OGD) are never decayed.
     """
 
-    def __init__(self, orthogonalizer, subspace, weight_decay):
+    def __init__(self, orthogonalizer, subspace, weight_decay, recipe):
         if orthogonalizer is not None:
             orthogonalizer = orthogonalizers.get(orthogonalizer)
         if subspace is not None and orthogonalizer is None:
@@ -55,10 +55,14 @@ class LayerMaker:
         self.orthogonalizer = orthogonalizer
         self.subspace = subspace
         self.weight_decay = weight_decay
+        self.recipe = recipe
         self._first = True
 
     def _opt_kwargs(self):
-        kwargs = {"orthogonalizer": self.orthogonalizer}
+        kwargs = {
+            "orthogonalizer": self.orthogonalizer,
+            "recipe": self.recipe,
+        }
         if not self.orthogonalizer.is_stiefel:
             kwargs["rotation_regularizer"] = l2(self.weight_decay)
         if self.subspace is not None:

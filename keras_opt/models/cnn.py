@@ -30,6 +30,9 @@ _CNN_DOC = """Builds {title}, {description}
         weight_decay: The official L2 penalty wd·‖θ‖²/2 on the rotations P
             (not on OGD's), the BN γ and β and the classifier (the plain
             kernels for the baseline); the recipe uses 5e-4. `None` for none.
+        recipe: The OPT layers' `recipe`: `"official"` (the default here:
+            the paper's layers, no gains, its parameter counts) or
+            `"default"` (keras_opt's, with a learned gain per neuron).
         input_shape: Shape of one input image, channels last.
         classifier_activation: Activation of `score`; `None` returns logits.
         name: Name of the model.
@@ -53,10 +56,13 @@ def _cnn(
     orthogonalizer,
     subspace,
     weight_decay,
+    recipe,
     input_shape,
     classifier_activation,
 ):
-    maker = _blocks.LayerMaker(orthogonalizer, subspace, weight_decay)
+    maker = _blocks.LayerMaker(
+        orthogonalizer, subspace, weight_decay, recipe
+    )
     inputs = keras.Input(input_shape, name="image")
     x = _blocks.rescale(inputs)
     for stage, width in enumerate(widths, start=1):
@@ -78,6 +84,7 @@ def cnn6(
     orthogonalizer="gram_schmidt",
     subspace=None,
     weight_decay=None,
+    recipe="official",
     input_shape=(32, 32, 3),
     classifier_activation=None,
     name="cnn6",
@@ -90,6 +97,7 @@ def cnn6(
         orthogonalizer,
         subspace,
         weight_decay,
+        recipe,
         input_shape,
         classifier_activation,
     )
@@ -100,6 +108,7 @@ def cnn9(
     orthogonalizer="gram_schmidt",
     subspace=None,
     weight_decay=None,
+    recipe="official",
     input_shape=(32, 32, 3),
     classifier_activation=None,
     name="cnn9",
@@ -112,6 +121,7 @@ def cnn9(
         orthogonalizer,
         subspace,
         weight_decay,
+        recipe,
         input_shape,
         classifier_activation,
     )
@@ -122,6 +132,7 @@ def wide_cnn9(
     orthogonalizer="gram_schmidt",
     subspace=None,
     weight_decay=None,
+    recipe="official",
     input_shape=(32, 32, 3),
     classifier_activation=None,
     name="wide_cnn9",
@@ -134,6 +145,7 @@ def wide_cnn9(
         orthogonalizer,
         subspace,
         weight_decay,
+        recipe,
         input_shape,
         classifier_activation,
     )

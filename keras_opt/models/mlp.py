@@ -10,6 +10,7 @@ def mlp(
     orthogonalizer="gram_schmidt",
     subspace=None,
     weight_decay=None,
+    recipe="official",
     input_shape=(28, 28, 1),
     hidden_units=(256, 256),
     classifier_activation=None,
@@ -34,6 +35,9 @@ def mlp(
         weight_decay: The official L2 penalty wd·‖θ‖²/2 on the rotations P
             (not on OGD's), the BN γ and β and the classifier. `None` for
             none.
+        recipe: The OPT layers' `recipe`: `"official"` (the default here:
+            the paper's layers, no gains, its parameter counts) or
+            `"default"` (keras_opt's, with a learned gain per neuron).
         input_shape: Shape of one input, flattened by the model.
         hidden_units: Widths of the hidden layers.
         classifier_activation: Activation of `score`; `None` returns logits.
@@ -48,7 +52,9 @@ def mlp(
     >>> keras_opt.models.paper_parameter_count(model)
     342136
     """
-    maker = _blocks.LayerMaker(orthogonalizer, subspace, weight_decay)
+    maker = _blocks.LayerMaker(
+        orthogonalizer, subspace, weight_decay, recipe
+    )
     inputs = keras.Input(input_shape, name="image")
     x = keras.layers.Flatten(name="flatten")(inputs)
     x = _blocks.rescale(x)

@@ -30,6 +30,9 @@ _RESNET_DOC = """Builds the CIFAR {title} of He et al. (2016) with OPT layers.
         weight_decay: The official L2 penalty wd·‖θ‖²/2 on the rotations P
             (not on OGD's), the BN γ and β and the classifier (the plain
             kernels for the baseline). `None` for none.
+        recipe: The OPT layers' `recipe`: `"official"` (the default here:
+            the paper's layers, no gains, its parameter counts) or
+            `"default"` (keras_opt's, with a learned gain per neuron).
         input_shape: Shape of one input image, channels last.
         classifier_activation: Activation of `score`; `None` returns logits.
         name: Name of the model.
@@ -60,10 +63,13 @@ def _resnet(
     orthogonalizer,
     subspace,
     weight_decay,
+    recipe,
     input_shape,
     classifier_activation,
 ):
-    maker = _blocks.LayerMaker(orthogonalizer, subspace, weight_decay)
+    maker = _blocks.LayerMaker(
+        orthogonalizer, subspace, weight_decay, recipe
+    )
     inputs = keras.Input(input_shape, name="image")
     x = _blocks.rescale(inputs)
     x = maker.conv2d(16, 3, name="conv1")(x)
@@ -91,6 +97,7 @@ def resnet20(
     orthogonalizer="gram_schmidt",
     subspace=None,
     weight_decay=None,
+    recipe="official",
     input_shape=(32, 32, 3),
     classifier_activation=None,
     name="resnet20",
@@ -102,6 +109,7 @@ def resnet20(
         orthogonalizer,
         subspace,
         weight_decay,
+        recipe,
         input_shape,
         classifier_activation,
     )
@@ -112,6 +120,7 @@ def resnet32(
     orthogonalizer="gram_schmidt",
     subspace=None,
     weight_decay=None,
+    recipe="official",
     input_shape=(32, 32, 3),
     classifier_activation=None,
     name="resnet32",
@@ -123,6 +132,7 @@ def resnet32(
         orthogonalizer,
         subspace,
         weight_decay,
+        recipe,
         input_shape,
         classifier_activation,
     )

@@ -41,9 +41,14 @@ class OPTClassifierTest(test_case.TestCase):
     def test_paper_count_is_d_d_minus_1_over_2(self):
         # The paper's CLS-OPT rows: 512·511/2 = 130,816 ("131K").
         model = keras.Sequential(
-            [keras.Input((512,)), layers.OPTClassifier(1000)]
+            [keras.Input((512,)), layers.OPTClassifier(1000, recipe="official")]
         )
         self.assertEqual(models.paper_parameter_count(model), 130_816)
+        # The default recipe learns a gain per class too.
+        model = keras.Sequential(
+            [keras.Input((512,)), layers.OPTClassifier(1000)]
+        )
+        self.assertEqual(models.paper_parameter_count(model), 131_816)
 
     def test_training_keeps_prototypes_and_orthogonality(self):
         model = _classifier_model(orthogonalizer="cayley")
