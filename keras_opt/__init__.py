@@ -2,14 +2,18 @@
 
 Modules:
 
-- `keras_opt.layers`: `OPTDense`, `OPTConv1D`, `OPTConv2D`, `OPTConv3D`,
+- `keras_opt.layers`: `OPTDense`, `OPTConv1D`, `OPTConv2D`, `OPTConv3D`
+  and the CLS-OPT head `OPTClassifier`,
   whose kernel is W = R·V with R orthogonal.
 - `keras_opt.orthogonalizers`: the maps P → R of the paper, by name.
 - `keras_opt.optimizers`: `StiefelSGD` and `StiefelAdam` (the paper's OGD).
 - `keras_opt.energy`: the hyperspherical energy of a layer's neurons.
-- `keras_opt.callbacks`: energy and orthogonality monitors for `fit`.
+- `keras_opt.callbacks`: energy and orthogonality monitors for `fit`, and
+  `SubspaceEpisodes` for S-OPT (`subspace=` of the OPT layers).
 - `keras_opt.regularizers`: the paper's baseline penalties (OR, SRIP, MHE).
 - `keras_opt.baselines`: the paper's baselines by name.
+- `keras_opt.models`: the paper's networks (CNN-6, Wide CNN-9, CIFAR
+  ResNets, ...) and `paper_parameter_count`.
 - `keras_opt.plot`: training-dynamics figures (needs matplotlib).
 - `keras_opt.linalg`, `keras_opt.stiefel`: the math (orthogonalization maps,
   Stiefel geometry).
@@ -25,6 +29,7 @@ from keras_opt import callbacks
 from keras_opt import energy
 from keras_opt import layers
 from keras_opt import linalg
+from keras_opt import models
 from keras_opt import optimizers
 from keras_opt import orthogonalizers
 from keras_opt import plot

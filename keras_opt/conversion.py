@@ -33,6 +33,8 @@ _STOCK_BY_OPT = {
     opt_layers.OPTConv3D: keras.layers.Conv3D,
 }
 _OPT_BY_STOCK = {stock: opt for opt, stock in _STOCK_BY_OPT.items()}
+# A CLS-OPT head folds to a Dense layer too (not the other way round).
+_STOCK_BY_OPT[opt_layers.OPTClassifier] = keras.layers.Dense
 _SHARED_KEYS = (
     "name",
     "dtype",
@@ -97,7 +99,7 @@ def fold(model):
             config = layer.get_config()
             kwargs = {key: config[key] for key in _SHARED_KEYS if key in config}
             if stock is keras.layers.Dense:
-                kwargs["units"] = layer.units
+                kwargs["units"] = layer.basis.shape[-1]
             else:
                 kwargs.update({key: config[key] for key in _CONV_KEYS})
             new = stock(**kwargs)

@@ -64,6 +64,13 @@ class ReadmeTest(test_case.TestCase):
         logs = namespace["history"].history
         self.assertIn("loss", logs)
         self.assertGreater(len(logs), 1)  # the callbacks added their scalars
+        self.assertEqual(int(namespace["sopt_dense"].subspace_episode), 2)
+        self.assertEqual(
+            tuple(namespace["sopt_dense"].rotation_parameter.shape), (16, 16)
+        )
+        self.assertIn("1358527\n", output.getvalue())
+        self.assertIn("90871\n", output.getvalue())
+        self.assertIn("2016\n", output.getvalue())
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from keras_opt.layers.base_opt import BaseOPT
 from keras_opt.layers.base_opt_conv import BaseOPTConv
+from keras_opt.layers.opt_classifier import OPTClassifier
 from keras_opt.layers.opt_conv1d import OPTConv1D
 from keras_opt.layers.opt_conv2d import OPTConv2D
 from keras_opt.layers.opt_conv3d import OPTConv3D

@@ -1,5 +1,6 @@
 """The shared machinery of OPT layers: W = R·V with R = orthogonalizer(P)."""
 
+import random
 import textwrap
 
 import keras
@@ -78,6 +79,12 @@ base_opt_keyword_args = (
             released code exactly: P ~ N(0, 1) (the identity for OGD) and no
             gain.
             See "Recipes" in `keras_opt.layers.BaseOPT`.
+        subspace: S-OPT (stochastic OPT): the dimension p of the random
+            coordinate subspace of the fan-in that is rotated, an int, or a
+            float fraction of d (`0.25` for d/4, rounded). `None` (the
+            default) for full OPT. See "S-OPT" in the class description.
+        subspace_seed: Int seed of the subspace sampling. Defaults to one
+            drawn at construction (saved in the config).
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`."""
 )
 
@@ -147,6 +154,20 @@ class BaseOPT(keras.layers.Layer):
     gain); add `rotation_regularizer=keras.regularizers.L2(2.5e-4)` for its
     weight decay on P.
 
+    S-OPT: with `subspace=p`, only a random p-dimensional coordinate
+    subspace I of the fan-in is rotated per episode: P (and R) are p×p,
+    start at the identity, and `W = V` with rows I replaced by `R·V[I]`
+    (a gather and a scatter; memory and time grow with p², not d²).
+    `layer.next_episode()` ends an episode: it merges R into V
+    (V[I] ← R·V[I]), samples the next I and resets P to the identity, so
+    the layer's function is unchanged. `layer.subspace_indices`,
+    `layer.subspace_episode` and the seed are non-trainable int weights:
+    the draw of I depends only on (seed, episode), and is the same on every
+    replica and after a resume. Drive the episodes with
+    `keras_opt.callbacks.SubspaceEpisodes(every_n_steps=750)`, which also
+    resets the optimizer state of P (`keras_opt.optimizers.reset_slots`).
+    `layer.subspace_size` is p once the layer is built.
+
     Subclasses call `_build_opt_weights(fan_in, units, kernel_shape)` in
     `build` and use `self._compute_kernel()` in `call`.
 
@@ -168,6 +189,8 @@ class BaseOPT(keras.layers.Layer):
         rotation_initializer=None,
         trainable_basis=False,
         recipe="default",
+        subspace=None,
+        subspace_seed=None,
         **kwargs,
     ):
         for argument, replacement in _KERNEL_ARGUMENTS.items():
@@ -200,6 +223,19 @@ class BaseOPT(keras.layers.Layer):
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.orthogonalizer = orthogonalizers.get(orthogonalizer)
+        if subspace is not None:
+            _check_subspace(subspace)
+            if trainable_basis:
+                raise ValueError(
+                    "S-OPT merges its rotation into the fixed basis V, so V "
+                    "cannot be trained. Expected: `trainable_basis=False` "
+                    f"with `subspace`. Received: subspace={subspace!r}, "
+                    "trainable_basis=True"
+                )
+            if rotation_initializer is None:
+                rotation_initializer = "identity"
+            if subspace_seed is None:
+                subspace_seed = random.randint(0, 2**31 - 1)
         if recipe not in RECIPES:
             raise ValueError(
                 "Invalid value for argument `recipe`. Expected one of "
@@ -216,10 +252,16 @@ class BaseOPT(keras.layers.Layer):
             rotation_initializer
         )
         self.trainable_basis = trainable_basis
+        self.subspace = subspace
+        self.subspace_seed = subspace_seed
+        self.subspace_size = None
         self.supports_jit = self.orthogonalizer.supports_jit
 
     def _build_opt_weights(self, fan_in, units, kernel_shape):
         self._kernel_shape = tuple(kernel_shape)
+        if self.subspace is not None:
+            self.subspace_size = _subspace_size(self.subspace, fan_in)
+        size = self.subspace_size or fan_in
         losses = [
             regularizer
             for regularizer in (
@@ -234,7 +276,7 @@ class BaseOPT(keras.layers.Layer):
         is_stiefel = self.orthogonalizer.is_stiefel
         self.rotation_parameter = self.add_weight(
             name="rotation_parameter",
-            shape=(fan_in, fan_in),
+            shape=(size, size),
             initializer=self.rotation_initializer,
             regularizer=rotation_loss,
             constraint=variable_tags.StiefelGuard() if is_stiefel else None,
@@ -268,21 +310,26 @@ class BaseOPT(keras.layers.Layer):
                 initializer="zeros",
                 autocast=False,
             )
+        if self.subspace_size is not None:
+            self._build_subspace_weights(fan_in)
         self._build_kernel_cache()
         if type(self.orthogonalizer) not in orthogonalizers.ALL_OBJECTS:
             rotation = self.orthogonalizer(self.rotation_parameter)
-            if tuple(rotation.shape) != (fan_in, fan_in):
+            if tuple(rotation.shape) != (size, size):
                 raise ValueError(
                     f"The orthogonalizer of layer '{self.name}' must return a "
                     f"matrix of the rotation's shape. Expected: "
-                    f"{(fan_in, fan_in)}. Received: shape="
+                    f"{(size, size)}. Received: shape="
                     f"{tuple(rotation.shape)} from "
                     f"orthogonalizer={self.orthogonalizer!r}"
                 )
 
     @property
     def rotation(self):
-        """The orthogonal matrix `R = orthogonalizer(P)`, `(d, d)`, float32."""
+        """The orthogonal matrix `R = orthogonalizer(P)`, `(d, d)`, float32.
+
+        For S-OPT layers, the p×p rotation of the current subspace.
+        """
         if not self.built:
             raise AttributeError(
                 "You must build the layer before accessing `rotation`."
@@ -310,9 +357,7 @@ class BaseOPT(keras.layers.Layer):
         return self._compute_kernel()
 
     def _compute_kernel(self):
-        kernel = self.orthogonalizer.rotate(
-            self.rotation_parameter, self.basis
-        )
+        kernel = self._rotated_basis()
         if self.log_gain is not None:
             kernel = kernel * ops.exp(ops.cast(self.log_gain, kernel.dtype))
         return ops.reshape(kernel, self._kernel_shape)
@@ -322,6 +367,8 @@ class BaseOPT(keras.layers.Layer):
         variables = [self.rotation_parameter, self.basis]
         if self.log_gain is not None:
             variables.append(self.log_gain)
+        if self.subspace_size is not None:
+            variables.append(self.subspace_indices)
         return variables
 
     def _build_kernel_cache(self):
@@ -408,6 +455,103 @@ class BaseOPT(keras.layers.Layer):
             variable.assign(store[f"{index}"])
         self._cache_is_valid.assign(False)
 
+    def _rotated_basis(self):
+        """`R·V` (S-OPT: V with rows I rotated), before any gain."""
+        if self.subspace_size is None:
+            return self.orthogonalizer.rotate(
+                self.rotation_parameter, self.basis
+            )
+        return self._subspace_kernel()
+
+    def _build_subspace_weights(self, fan_in):
+        self._fan_in = fan_in
+        # Created after P, V and the bias, so files of full-OPT layers load.
+        self.subspace_seed_variable = self.add_weight(
+            name="subspace_seed",
+            shape=(),
+            dtype="int32",
+            initializer=keras.initializers.Constant(self.subspace_seed),
+            trainable=False,
+            autocast=False,
+        )
+        self.subspace_episode = self.add_weight(
+            name="subspace_episode",
+            shape=(),
+            dtype="int32",
+            initializer="zeros",
+            trainable=False,
+            autocast=False,
+        )
+        self.subspace_indices = self.add_weight(
+            name="subspace_indices",
+            shape=(self.subspace_size,),
+            dtype="int32",
+            initializer=lambda shape, dtype: self._sample_indices(
+                self.subspace_seed, 0
+            ),
+            trainable=False,
+            autocast=False,
+        )
+
+    def _sample_indices(self, seed, episode):
+        # Stateless: the indices depend on (seed, episode) only, so every
+        # replica, and every resumed run, draws the same set.
+        seed = (int(seed) * 1_000_003 + int(episode)) % (2**31 - 1)
+        order = keras.random.shuffle(
+            ops.arange(self._fan_in, dtype="int32"), seed=seed
+        )
+        return ops.sort(order[: self.subspace_size])
+
+    def _subspace_kernel(self):
+        indices = ops.convert_to_tensor(self.subspace_indices)
+        basis = ops.convert_to_tensor(self.basis)
+        rows = ops.take(basis, indices, axis=0)
+        rotated = self.orthogonalizer.rotate(self.rotation_parameter, rows)
+        return ops.scatter_update(
+            basis, ops.expand_dims(indices, 1), ops.cast(rotated, basis.dtype)
+        )
+
+    def next_episode(self):
+        """Ends the S-OPT episode: merge, resample, reset (see the class doc).
+
+        Merges the rotation into the basis, V ← W (only the rows I change:
+        V[I] ← R̃·V[I]), then samples the next index set I from the seed and
+        the incremented episode counter and resets P̃ to the identity, so
+        the layer computes the same function before and after. (Where the
+        orthogonalizer's φ(I) is not I, as Householder's for even p, the
+        new rows are stored as φ(I)ᵀ·W[I'], which keeps W too.) The
+        optimizer state of P̃ is not the layer's: reset it with
+        `keras_opt.optimizers.reset_slots`, or use
+        `keras_opt.callbacks.next_subspace_episode` / `SubspaceEpisodes`,
+        which do both. Call it between steps, outside a `tf.function`.
+        """
+        if self.subspace_size is None:
+            raise ValueError(
+                f"Layer '{self.name}' has no subspace episodes: it is a full "
+                "OPT layer. Expected: a built layer with `subspace` set. "
+                f"Received: subspace={self.subspace!r}, built={self.built}"
+            )
+        identity = ops.eye(
+            self.subspace_size, dtype=self.rotation_parameter.dtype
+        )
+        basis = self._subspace_kernel()
+        episode = int(ops.convert_to_numpy(self.subspace_episode)) + 1
+        seed = int(ops.convert_to_numpy(self.subspace_seed_variable))
+        indices = self._sample_indices(seed, episode)
+        reset_rotation = ops.convert_to_numpy(self.orthogonalizer(identity))
+        if not (reset_rotation == ops.convert_to_numpy(identity)).all():
+            # φ(I) is not I (Householder's, a reflection for even p): store
+            # φ(I)ᵀ W[I'] in the new rows, so that W stays W once P̃ = I.
+            rows = ops.take(basis, indices, axis=0)
+            rows = ops.matmul(ops.transpose(reset_rotation), rows)
+            basis = ops.scatter_update(
+                basis, ops.expand_dims(indices, 1), ops.cast(rows, basis.dtype)
+            )
+        self.basis.assign(basis)
+        self.subspace_episode.assign(episode)
+        self.subspace_indices.assign(indices)
+        self.rotation_parameter.assign(identity)
+
     def _activate(self, outputs):
         if self.activation is not None:
             outputs = self.activation(outputs)
@@ -445,6 +589,8 @@ class BaseOPT(keras.layers.Layer):
                 ),
                 "trainable_basis": self.trainable_basis,
                 "recipe": self.recipe,
+                "subspace": self.subspace,
+                "subspace_seed": self.subspace_seed,
             }
         )
         return config
@@ -455,6 +601,35 @@ class BaseOPT(keras.layers.Layer):
         # Version 0.1 wrote no recipe: its layers were the official ones.
         config.setdefault("recipe", "official")
         return super().from_config(config)
+
+
+def _check_subspace(subspace):
+    is_int = isinstance(subspace, int) and not isinstance(subspace, bool)
+    if not is_int and not isinstance(subspace, float):
+        raise TypeError(
+            "Invalid type for argument `subspace`. Expected None, a positive "
+            "int p or a float fraction of d in (0, 1]. Received: "
+            f"subspace={subspace!r} of type {type(subspace).__name__}"
+        )
+    if (is_int and subspace < 1) or (
+        not is_int and not 0.0 < subspace <= 1.0
+    ):
+        raise ValueError(
+            "Invalid value for argument `subspace`. Expected None, a "
+            "positive int p or a float fraction of d in (0, 1]. Received: "
+            f"subspace={subspace!r}"
+        )
+
+
+def _subspace_size(subspace, fan_in):
+    if isinstance(subspace, float):
+        return min(fan_in, max(1, round(subspace * fan_in)))
+    if subspace > fan_in:
+        raise ValueError(
+            "Invalid value for argument `subspace`. Expected at most the "
+            f"fan-in d = {fan_in} of the layer. Received: subspace={subspace}"
+        )
+    return subspace
 
 
 BaseOPT.__doc__ = BaseOPT.__doc__.replace(

@@ -1,0 +1,176 @@
+"""The paper's plain CNNs for CIFAR: CNN-6, CNN-9 and Wide CNN-9."""
+
+import keras
+
+from keras_opt.models import _blocks
+
+_CNN_DOC = """Builds {title}, {description}
+
+    Every stage is {depth} 3×3 SAME convolutions, each followed by
+    BatchNormalization (ε = 1e-3, momentum 0.999) and ReLU, then a 2×2
+    max-pool; `fc6` is a 4×4 VALID convolution on the 4×4 map (a dense layer
+    of fan-in 16·C, no BN, no ReLU) and `score` a plain dense classifier.
+    No layer has a bias, and the model scales raw [0, 255] pixels by
+    (x − 127.5)/128 itself (`opt_reference.md` §7).
+
+    All convolutions, the first and `fc6` included, are OPT layers; the
+    classifier is a normal He-normal layer, as in the official code.
+    `orthogonalizer=None` builds the plain baseline: the same graph with
+    He-normal N(0, 2/d) kernels.
+
+    Args:
+        num_classes: Number of classes (logits).
+        orthogonalizer: The orthogonalizer of the OPT layers (a name from
+            `keras_opt.orthogonalizers`, e.g. `"gram_schmidt"`, `"ogd"`), or
+            `None` for the plain baseline.
+        subspace: S-OPT: the dimension p of the rotated subspace of every
+            OPT layer but the first (which stays full OPT), as an int or a
+            float fraction of d (`0.25` is the paper's d/4). `None` for full
+            OPT.
+        weight_decay: The official L2 penalty wd·‖θ‖²/2 on the rotations P
+            (not on OGD's), the BN γ and β and the classifier (the plain
+            kernels for the baseline); the recipe uses 5e-4. `None` for none.
+        recipe: The OPT layers' `recipe`: `"official"` (the default here:
+            the paper's layers, no gains, its parameter counts) or
+            `"default"` (keras_opt's, with a learned gain per neuron).
+        input_shape: Shape of one input image, channels last.
+        classifier_activation: Activation of `score`; `None` returns logits.
+        name: Name of the model.
+
+    Returns:
+        A `keras.Model`.
+
+    Example:
+
+    >>> model = keras_opt.models.{function}(num_classes=100)
+    >>> keras_opt.models.paper_parameter_count(model)
+    {count}
+    """
+
+
+def _cnn(
+    name,
+    widths,
+    depth,
+    num_classes,
+    orthogonalizer,
+    subspace,
+    weight_decay,
+    recipe,
+    input_shape,
+    classifier_activation,
+):
+    maker = _blocks.LayerMaker(
+        orthogonalizer, subspace, weight_decay, recipe
+    )
+    inputs = keras.Input(input_shape, name="image")
+    x = _blocks.rescale(inputs)
+    for stage, width in enumerate(widths, start=1):
+        for index in range(depth):
+            x = maker.conv2d(width, 3, name=f"conv{stage}_{index}")(x)
+            x = _blocks.batch_norm(weight_decay, f"conv{stage}_{index}_bn")(x)
+            x = keras.layers.ReLU(name=f"conv{stage}_{index}_relu")(x)
+        x = keras.layers.MaxPooling2D(2, padding="same", name=f"pool{stage}")(
+            x
+        )
+    x = maker.conv2d(widths[-1], 4, padding="valid", name="fc6")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    outputs = maker.classifier(num_classes, classifier_activation)(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def cnn6(
+    num_classes=100,
+    orthogonalizer="gram_schmidt",
+    subspace=None,
+    weight_decay=None,
+    recipe="official",
+    input_shape=(32, 32, 3),
+    classifier_activation=None,
+    name="cnn6",
+):
+    return _cnn(
+        name,
+        (64, 64, 64),
+        2,
+        num_classes,
+        orthogonalizer,
+        subspace,
+        weight_decay,
+        recipe,
+        input_shape,
+        classifier_activation,
+    )
+
+
+def cnn9(
+    num_classes=100,
+    orthogonalizer="gram_schmidt",
+    subspace=None,
+    weight_decay=None,
+    recipe="official",
+    input_shape=(32, 32, 3),
+    classifier_activation=None,
+    name="cnn9",
+):
+    return _cnn(
+        name,
+        (64, 64, 64),
+        3,
+        num_classes,
+        orthogonalizer,
+        subspace,
+        weight_decay,
+        recipe,
+        input_shape,
+        classifier_activation,
+    )
+
+
+def wide_cnn9(
+    num_classes=100,
+    orthogonalizer="gram_schmidt",
+    subspace=None,
+    weight_decay=None,
+    recipe="official",
+    input_shape=(32, 32, 3),
+    classifier_activation=None,
+    name="wide_cnn9",
+):
+    return _cnn(
+        name,
+        (64, 128, 256),
+        3,
+        num_classes,
+        orthogonalizer,
+        subspace,
+        weight_decay,
+        recipe,
+        input_shape,
+        classifier_activation,
+    )
+
+
+cnn6.__doc__ = _CNN_DOC.format(
+    title="CNN-6",
+    description="the network of the official CIFAR-100 demo.",
+    depth="two",
+    function="cnn6",
+    count="1358527",
+)
+cnn9.__doc__ = _CNN_DOC.format(
+    title="CNN-9",
+    description="CNN-6 with three convolutions per stage.\n\n    The paper "
+    "gives no CNN-9 definition or count; this is the most likely reading "
+    "(64 channels throughout, `opt_reference.md` §7.2).",
+    depth="three",
+    function="cnn9",
+    count="1855327",
+)
+wide_cnn9.__doc__ = _CNN_DOC.format(
+    title="Wide CNN-9",
+    description="the MHE repository's CIFAR network (64/128/256 channels).",
+    depth="three",
+    function="wide_cnn9",
+    count="16204351",
+)

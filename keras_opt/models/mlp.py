@@ -1,0 +1,66 @@
+"""A multilayer perceptron with OPT hidden layers."""
+
+import keras
+
+from keras_opt.models import _blocks
+
+
+def mlp(
+    num_classes=10,
+    orthogonalizer="gram_schmidt",
+    subspace=None,
+    weight_decay=None,
+    recipe="official",
+    input_shape=(28, 28, 1),
+    hidden_units=(256, 256),
+    classifier_activation=None,
+    name="mlp",
+):
+    """Builds an MLP whose hidden layers are OPT layers.
+
+    The input is flattened and scaled by (x − 127.5)/128, then every hidden
+    layer is a dense layer without bias followed by BatchNormalization
+    (ε = 1e-3, momentum 0.999) and ReLU, as in the paper's CNNs; `score` is
+    a plain dense classifier. The paper's MNIST MLPs are not defined in its
+    available text: the default 784-256-256-10 is an assumption
+    (`opt_reference.md` §7.4).
+
+    Args:
+        num_classes: Number of classes (logits).
+        orthogonalizer: The orthogonalizer of the OPT layers, or `None` for
+            the plain baseline with He-normal kernels.
+        subspace: S-OPT: the dimension p of the rotated subspace of every
+            OPT layer but the first, an int or a float fraction of d.
+            `None` for full OPT.
+        weight_decay: The official L2 penalty wd·‖θ‖²/2 on the rotations P
+            (not on OGD's), the BN γ and β and the classifier. `None` for
+            none.
+        recipe: The OPT layers' `recipe`: `"official"` (the default here:
+            the paper's layers, no gains, its parameter counts) or
+            `"default"` (keras_opt's, with a learned gain per neuron).
+        input_shape: Shape of one input, flattened by the model.
+        hidden_units: Widths of the hidden layers.
+        classifier_activation: Activation of `score`; `None` returns logits.
+        name: Name of the model.
+
+    Returns:
+        A `keras.Model`.
+
+    Example:
+
+    >>> model = keras_opt.models.mlp(orthogonalizer="cayley")  # 784-256-256-10
+    >>> keras_opt.models.paper_parameter_count(model)
+    342136
+    """
+    maker = _blocks.LayerMaker(
+        orthogonalizer, subspace, weight_decay, recipe
+    )
+    inputs = keras.Input(input_shape, name="image")
+    x = keras.layers.Flatten(name="flatten")(inputs)
+    x = _blocks.rescale(x)
+    for index, units in enumerate(hidden_units, start=1):
+        x = maker.dense(units, name=f"dense{index}")(x)
+        x = _blocks.batch_norm(weight_decay, f"dense{index}_bn")(x)
+        x = keras.layers.ReLU(name=f"dense{index}_relu")(x)
+    outputs = maker.classifier(num_classes, classifier_activation)(x)
+    return keras.Model(inputs, outputs, name=name)

@@ -1,0 +1,146 @@
+"""The CIFAR ResNets of He et al. (2016) with OPT layers: ResNet-20/32."""
+
+import keras
+
+from keras_opt.models import _blocks
+
+_RESNET_DOC = """Builds the CIFAR {title} of He et al. (2016) with OPT layers.
+
+    A 3×3 convolution with 16 filters, then three stages of {blocks} basic
+    blocks with 16, 32 and 64 filters (the first block of stages 2 and 3
+    has stride 2), global average pooling and a plain dense classifier.
+    Every 3×3 convolution is followed by BatchNormalization (ε = 1e-3,
+    momentum 0.999); ReLU follows the first convolution of a block and the
+    residual sum. No layer has a bias, and the model scales raw [0, 255]
+    pixels by (x − 127.5)/128 itself, as the paper's CNNs do.
+
+    Shortcuts are He et al.'s option A, parameter-free: identity, or, where
+    a stage halves the map and doubles the channels, a stride-2 subsampling
+    padded with zero channels. So every convolution is an OPT layer and the
+    classifier is the only normal weight; the paper does not say how it
+    handled projection shortcuts (`opt_reference.md` §7.4).
+
+    Args:
+        num_classes: Number of classes (logits).
+        orthogonalizer: The orthogonalizer of the OPT layers, or `None` for
+            the plain baseline with He-normal kernels.
+        subspace: S-OPT: the dimension p of the rotated subspace of every
+            OPT layer but the first, an int or a float fraction of d.
+            `None` for full OPT.
+        weight_decay: The official L2 penalty wd·‖θ‖²/2 on the rotations P
+            (not on OGD's), the BN γ and β and the classifier (the plain
+            kernels for the baseline). `None` for none.
+        recipe: The OPT layers' `recipe`: `"official"` (the default here:
+            the paper's layers, no gains, its parameter counts) or
+            `"default"` (keras_opt's, with a learned gain per neuron).
+        input_shape: Shape of one input image, channels last.
+        classifier_activation: Activation of `score`; `None` returns logits.
+        name: Name of the model.
+
+    Returns:
+        A `keras.Model`.
+
+    Example:
+
+    >>> model = keras_opt.models.{function}(num_classes=100)
+    >>> keras_opt.models.paper_parameter_count(model)
+    {count}
+    """
+
+
+def _shortcut(x, filters, name):
+    if x.shape[-1] == filters:
+        return x
+    x = keras.layers.MaxPooling2D(1, strides=2, name=f"{name}_subsample")(x)
+    zeros = keras.layers.Rescaling(0.0, name=f"{name}_zeros")(x)
+    return keras.layers.Concatenate(name=f"{name}_pad")([x, zeros])
+
+
+def _resnet(
+    name,
+    blocks,
+    num_classes,
+    orthogonalizer,
+    subspace,
+    weight_decay,
+    recipe,
+    input_shape,
+    classifier_activation,
+):
+    maker = _blocks.LayerMaker(
+        orthogonalizer, subspace, weight_decay, recipe
+    )
+    inputs = keras.Input(input_shape, name="image")
+    x = _blocks.rescale(inputs)
+    x = maker.conv2d(16, 3, name="conv1")(x)
+    x = _blocks.batch_norm(weight_decay, "conv1_bn")(x)
+    x = keras.layers.ReLU(name="conv1_relu")(x)
+    for stage, filters in enumerate((16, 32, 64), start=2):
+        for block in range(blocks):
+            prefix = f"conv{stage}_block{block + 1}"
+            strides = 2 if stage > 2 and block == 0 else 1
+            y = maker.conv2d(filters, 3, strides, name=f"{prefix}_1_conv")(x)
+            y = _blocks.batch_norm(weight_decay, f"{prefix}_1_bn")(y)
+            y = keras.layers.ReLU(name=f"{prefix}_1_relu")(y)
+            y = maker.conv2d(filters, 3, name=f"{prefix}_2_conv")(y)
+            y = _blocks.batch_norm(weight_decay, f"{prefix}_2_bn")(y)
+            shortcut = _shortcut(x, filters, f"{prefix}_shortcut")
+            x = keras.layers.Add(name=f"{prefix}_add")([shortcut, y])
+            x = keras.layers.ReLU(name=f"{prefix}_out")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    outputs = maker.classifier(num_classes, classifier_activation)(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def resnet20(
+    num_classes=100,
+    orthogonalizer="gram_schmidt",
+    subspace=None,
+    weight_decay=None,
+    recipe="official",
+    input_shape=(32, 32, 3),
+    classifier_activation=None,
+    name="resnet20",
+):
+    return _resnet(
+        name,
+        3,
+        num_classes,
+        orthogonalizer,
+        subspace,
+        weight_decay,
+        recipe,
+        input_shape,
+        classifier_activation,
+    )
+
+
+def resnet32(
+    num_classes=100,
+    orthogonalizer="gram_schmidt",
+    subspace=None,
+    weight_decay=None,
+    recipe="official",
+    input_shape=(32, 32, 3),
+    classifier_activation=None,
+    name="resnet32",
+):
+    return _resnet(
+        name,
+        5,
+        num_classes,
+        orthogonalizer,
+        subspace,
+        weight_decay,
+        recipe,
+        input_shape,
+        classifier_activation,
+    )
+
+
+resnet20.__doc__ = _RESNET_DOC.format(
+    title="ResNet-20", blocks="three", function="resnet20", count="1154791"
+)
+resnet32.__doc__ = _RESNET_DOC.format(
+    title="ResNet-32", blocks="five", function="resnet32", count="2023687"
+)
