@@ -78,7 +78,7 @@ class StiefelAdam(
     - [Kingma & Ba, 2014](https://arxiv.org/abs/1412.6980)
     """
 
-    default_rotation_learning_rate_factor = 1.0
+    default_rotation_learning_rate_factor = 10.0
 
     def __init__(
         self,
