@@ -35,9 +35,9 @@ def train(cls, make_optimizer, jit_compile):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((12, 6)).astype("float32")
     y = rng.standard_normal((12, 4)).astype("float32")
-    initial = [np.array(w) for w in model.get_weights()]
+    initial = [np.array(w) for w in model.trainable_weights]
     model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
-    return model, initial, model.get_weights()
+    return model, initial, [np.array(w) for w in model.trainable_weights]
 
 
 class XLATest(test_case.TestCase):

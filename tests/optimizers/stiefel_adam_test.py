@@ -62,7 +62,10 @@ class StiefelAdamTest(test_case.TestCase):
         grads = [rng.standard_normal((n, p)) for _ in range(3)]
         variable = variable_tags.mark_stiefel(keras.Variable(x0, dtype="float64"))
         optimizer = optimizers.StiefelAdam(
-            learning_rate=0.03125, retraction=retraction, drift_tolerance=1.0
+            learning_rate=0.03125,
+            rotation_learning_rate=0.03125,
+            retraction=retraction,
+            drift_tolerance=1.0,
         )
         optimizer.build([variable])
         if retraction == "cayley":
@@ -92,7 +95,7 @@ class StiefelAdamTest(test_case.TestCase):
             keras.Variable(x0, dtype="float64")
         )
         optimizer = optimizers.StiefelAdam(
-            learning_rate=lr, drift_tolerance=1.0
+            learning_rate=lr, rotation_learning_rate=lr, drift_tolerance=1.0
         )
         optimizer.build([variable])
         if not first_qr:

@@ -124,7 +124,8 @@ class StiefelSGDTest(test_case.TestCase):
             keras.Variable(x0, dtype="float64")
         )
         optimizer = optimizers.StiefelSGD(
-            learning_rate=lr, momentum=0.9, drift_tolerance=1.0
+            learning_rate=lr, rotation_learning_rate=lr, momentum=0.9,
+            drift_tolerance=1.0
         )
         optimizer.build([variable])
         optimizer._stiefel_momentums[0].assign(m0)
@@ -156,7 +157,8 @@ class StiefelSGDTest(test_case.TestCase):
             keras.Variable(x0, dtype="float64")
         )
         optimizer = optimizers.StiefelSGD(
-            learning_rate=lr, momentum=0.9, reorthonormalize_every=every
+            learning_rate=lr, rotation_learning_rate=lr, momentum=0.9,
+            reorthonormalize_every=every
         )
         optimizer.build([variable])
         optimizer._stiefel_momentums[0].assign(m0)
@@ -238,7 +240,8 @@ class StiefelSGDTest(test_case.TestCase):
         g = rng.standard_normal((7, 4))
         variable = variable_tags.mark_stiefel(keras.Variable(x0, dtype="float64"))
         optimizer = optimizers.StiefelSGD(
-            learning_rate=0.03125, momentum=0.9, retraction="qr"
+            learning_rate=0.03125, rotation_learning_rate=0.03125, momentum=0.9,
+            retraction="qr"
         )
         optimizer.build([variable])
         optimizer._stiefel_momentums[0].assign(m0)
@@ -248,7 +251,7 @@ class StiefelSGDTest(test_case.TestCase):
         self.assertAllClose(
             optimizer._stiefel_momentums[0], expected_m, atol=1e-12, rtol=0
         )
-        self.assertEqual(len(optimizer.variables), 3)
+        self.assertEqual(len(optimizer.variables), 4)  # + rotation_learning_rate
 
     @parameterized.named_parameters(
         ("momentum", 0.9, False, None),
@@ -348,8 +351,21 @@ class StiefelSGDTest(test_case.TestCase):
         optimizer.iterations.assign(5)
         self.assertAllClose(optimizer.rotation_learning_rate, 0.004)
         self.assertAllClose(optimizer.learning_rate, 0.1)
+        # Without one, 0.2 × learning_rate (the official OGD ratio),
+        # following the learning rate's schedule.
         default = optimizers.StiefelSGD(learning_rate=0.25)
-        self.assertAllClose(default.rotation_learning_rate, 0.25)
+        self.assertAllClose(default.rotation_learning_rate, 0.05)
+        scheduled = optimizers.StiefelSGD(
+            learning_rate=keras.optimizers.schedules.PiecewiseConstantDecay(
+                [2], [0.1, 0.01]
+            )
+        )
+        scheduled.build([variable_tags.mark_stiefel(keras.Variable(np.eye(3)))])
+        self.assertAllClose(scheduled.rotation_learning_rate, 0.02)
+        scheduled.iterations.assign(5)
+        self.assertAllClose(scheduled.rotation_learning_rate, 0.002)
+        adam = optimizers.StiefelAdam(learning_rate=0.01)
+        self.assertAllClose(adam.rotation_learning_rate, 0.1)
 
     @parameterized.named_parameters(("cayley", "cayley"), ("qr", "qr"))
     def test_fit_1000_steps_d64(self, retraction):
@@ -443,7 +459,9 @@ class StiefelSGDTest(test_case.TestCase):
         model = keras.Sequential(
             [
                 keras.Input((16,)),
-                keras_opt.layers.OPTDense(8, orthogonalizer="ogd"),
+                keras_opt.layers.OPTDense(
+                    8, orthogonalizer="ogd", recipe="official"
+                ),
             ]
         )
         layer = model.layers[0]
