@@ -102,6 +102,12 @@ def define_flags(flag_values=FLAGS):
         "side by side.",
         flag_values=fv,
     )
+    flags.DEFINE_list(
+        "labels",
+        None,
+        "Run only the grid entries with these labels (with --scripts).",
+        flag_values=fv,
+    )
     flags.DEFINE_boolean(
         "resume",
         True,
@@ -322,7 +328,7 @@ def _cached(model_dir, seeds, command):
 
 
 def reproduce(grid, output_dir, work_dir, seeds=None, data_dir=None,
-              scripts=None, resume=True):
+              scripts=None, resume=True, labels=None):
     """Runs `grid` (a name of `GRIDS` or a dict like them); writes the page.
 
     Returns:
@@ -340,7 +346,9 @@ def reproduce(grid, output_dir, work_dir, seeds=None, data_dir=None,
         command = _command(script, method, argv, entry_seeds)
         results = _cached(model_dir, entry_seeds, command) if resume else None
         if results is None:
-            if scripts and script not in scripts:
+            if (scripts and script not in scripts) or (
+                labels and label not in labels
+            ):
                 continue
             results, command = run_entry(
                 script, method, argv, entry_seeds, model_dir, data_dir
@@ -371,7 +379,8 @@ def reproduce(grid, output_dir, work_dir, seeds=None, data_dir=None,
 
 def main(_):
     print(reproduce(FLAGS.grid, FLAGS.output_dir, FLAGS.work_dir,
-                    FLAGS.seeds, FLAGS.data_dir, FLAGS.scripts, FLAGS.resume))
+                    FLAGS.seeds, FLAGS.data_dir, FLAGS.scripts, FLAGS.resume,
+                    FLAGS.labels))
 
 
 if __name__ == "__main__":

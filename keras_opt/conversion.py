@@ -18,10 +18,10 @@ and norms: orthogonal fine-tuning (OFT) for any Keras model.
 import warnings
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_opt import layers as opt_layers
+from keras_opt import linalg
 from keras_opt import orthogonalizers
 
 __all__ = ["fold", "convert"]
@@ -123,9 +123,9 @@ def convert(model, orthogonalizer="gram_schmidt", layers=None):
 
     Each converted layer keeps its bias, activation, name and dtype policy;
     its kernel W becomes the frozen basis `V = R₀ᵀ·W`, where `R₀` is the
-    orthogonalizer's rotation at its identity point (the identity for all
-    maps except Householder, whose factor of `I` has its last column flipped
-    when d is even). So `R₀·V = W` and the model computes the same function
+    orthogonalizer's rotation at the start of its `rotation_initializer`,
+    the map's identity point (R₀ = I for every map except Householder,
+    whose factor of `I` has its last column flipped when d is even). So `R₀·V = W` and the model computes the same function
     at conversion; training then learns one rotation per layer (the
     orthogonal fine-tuning of the pretrained neurons). A kernel regularizer
     or constraint of a converted layer has no counterpart (the kernel is not
@@ -209,10 +209,20 @@ def convert(model, orthogonalizer="gram_schmidt", layers=None):
             continue
         kernel = ops.convert_to_tensor(old.kernel, "float32")
         kernel = ops.reshape(kernel, (-1, kernel.shape[-1]))
-        start = ops.convert_to_tensor(
-            _identity_point(new.orthogonalizer, kernel.shape[0]), "float32"
-        )
+        dim = kernel.shape[0]
+        start = new.orthogonalizer.rotation_initializer((dim, dim), "float32")
         rotation = new.orthogonalizer(start)
+        error = float(
+            ops.convert_to_numpy(linalg.orthogonality_error(rotation))
+        )
+        if not error <= 1e-5:
+            raise ValueError(
+                f"Cannot convert layer '{old.name}': the orthogonalizer's "
+                "rotation at its starting point is not orthogonal, so the "
+                "outputs would change. Expected max|RᵀR − I| <= 1e-5. "
+                f"Received: {error:.3g} for orthogonalizer="
+                f"{new.orthogonalizer!r}"
+            )
         basis = ops.matmul(ops.transpose(rotation), kernel)
         new.rotation_parameter.assign(
             ops.cast(start, new.rotation_parameter.dtype)
@@ -221,13 +231,6 @@ def convert(model, orthogonalizer="gram_schmidt", layers=None):
         if old.use_bias:
             new.bias.assign(ops.convert_to_tensor(old.bias))
     return converted
-
-
-def _identity_point(orthogonalizer, dim):
-    """The P at which the map is closest to the identity (I, or 0 for CP)."""
-    if isinstance(orthogonalizer, orthogonalizers.Cayley):
-        return np.zeros((dim, dim), "float32")
-    return np.eye(dim, dtype="float32")
 
 
 def _selector(model, layers):
