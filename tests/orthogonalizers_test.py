@@ -156,13 +156,28 @@ class OrthogonalizerConformanceTest(test_case.TestCase):
 
     @parameterized.named_parameters(named(ALL))
     def test_rotation_initializer(self, cls):
-        initializer = cls().rotation_initializer
-        values = np.asarray(initializer((64, 64)))
+        # The default start is the map's identity point: R = φ(P₀) = I
+        # (Householder: a reflection of the last column when d is even).
+        orthogonalizer = cls()
+        values = np.asarray(orthogonalizer.rotation_initializer((64, 64)))
+        expected = np.zeros((64, 64)) if cls is orthogonalizers.Cayley else (
+            np.eye(64)
+        )
+        self.assertAllEqual(values, expected)
+        rotation = np.asarray(orthogonalizer(values), np.float64)
+        identity = np.eye(64)
+        if cls is orthogonalizers.Householder:
+            identity[-1, -1] = -1.0
+        self.assertAllClose(rotation, identity, atol=1e-6)
+        # The official code's start: N(0, 1), the identity for OGD.
+        official = np.asarray(
+            orthogonalizer.official_rotation_initializer((64, 64))
+        )
         if cls.is_stiefel:
-            self.assertAllEqual(values, np.eye(64))
+            self.assertAllEqual(official, np.eye(64))
         else:
-            self.assertAlmostEqual(float(np.std(values)), 1.0, delta=0.05)
-            self.assertAlmostEqual(float(np.mean(values)), 0.0, delta=0.05)
+            self.assertAlmostEqual(float(np.std(official)), 1.0, delta=0.05)
+            self.assertAlmostEqual(float(np.mean(official)), 0.0, delta=0.05)
 
 
 class RegistryTest(test_case.TestCase):
