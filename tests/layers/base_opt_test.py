@@ -148,6 +148,49 @@ class BaseOPTTest(test_case.TestCase):
             atol=1e-5,
         )
 
+    @parameterized.named_parameters(("xla", True), ("graph", False))
+    def test_predict_follows_training_with_the_cache(self, jit_compile):
+        model = small_model("cayley")
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.1),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=jit_compile,
+        )
+        x, y = training_data()
+        reference = keras.Sequential(model.layers)  # same layers, eager call
+        for _ in range(2):
+            model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+            for _ in range(2):  # the second predict reads the cache
+                self.assertAllClose(
+                    model.predict(x, verbose=0),
+                    reference(x, training=True),
+                    atol=1e-5,
+                )
+
+    def test_predict_cache_under_mirrored_strategy(self):
+        import tensorflow as tf
+
+        strategy = tf.distribute.MirroredStrategy(
+            cross_device_ops=tf.distribute.ReductionToOneDevice()
+        )
+        self.assertEqual(strategy.num_replicas_in_sync, 2)
+        with strategy.scope():
+            model = small_model("gram_schmidt")
+            model.compile(
+                optimizer=keras.optimizers.SGD(0.1),
+                loss=keras.losses.SparseCategoricalCrossentropy(
+                    from_logits=True
+                ),
+            )
+        x, y = training_data()
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+        first = model.predict(x, batch_size=8, verbose=0)
+        self.assertAllClose(first, model(x, training=True), atol=1e-5)
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+        second = model.predict(x, batch_size=8, verbose=0)
+        self.assertAllClose(second, model(x, training=True), atol=1e-5)
+        self.assertGreater(np.abs(second - first).max(), 1e-4)
+
     def test_inference_cache_is_not_saved(self):
         model = small_model("gram_schmidt")
         x, y = training_data()
