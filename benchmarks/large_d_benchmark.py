@@ -48,7 +48,7 @@ def matmul_seconds(d, repeats):
     return _median(times)
 
 
-def step_seconds(method, d, repeats):
+def step_seconds(method, d, repeats, jit_compile=False):
     import keras
     import numpy as np
 
@@ -64,7 +64,7 @@ def step_seconds(method, d, repeats):
         optimizer = keras_opt.optimizers.StiefelSGD(0.01, momentum=0.9)
     else:
         optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
-    model.compile(optimizer, "mse", jit_compile=False)
+    model.compile(optimizer, "mse", jit_compile=jit_compile)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((128, d)).astype("float32")
     y = rng.standard_normal((128, 64)).astype("float32")
@@ -85,8 +85,8 @@ def step_seconds(method, d, repeats):
     return _median(times), predict, error
 
 
-def child(method, d, repeats):
-    step, predict, error = step_seconds(method, d, repeats)
+def child(method, d, repeats, jit_compile):
+    step, predict, error = step_seconds(method, d, repeats, jit_compile)
     matmul = matmul_seconds(4096, max(repeats, 2))
     print(
         json.dumps(
@@ -107,12 +107,16 @@ def main():
     parser.add_argument("--dims", type=int, nargs="+", default=[1024, 2304, 4096])
     parser.add_argument("--methods", nargs="+", default=METHODS)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--jit_compile", action="store_true", help="Compile the steps with XLA."
+    )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], int(args.child[1]), args.repeats)
+        child(args.child[0], int(args.child[1]), args.repeats, args.jit_compile)
         return
     print(f"load average before: {os.getloadavg()}", flush=True)
+    print(f"XLA: {'on' if args.jit_compile else 'off'}")
     print(
         "| d | method | step (s) | step / 4096² matmul | predict (s) "
         "| max abs(RᵀR − I) | 4096² matmul (s) |"
@@ -129,7 +133,8 @@ def main():
                     str(d),
                     "--repeats",
                     str(args.repeats),
-                ],
+                ]
+                + (["--jit_compile"] if args.jit_compile else []),
                 check=True,
                 capture_output=True,
                 text=True,

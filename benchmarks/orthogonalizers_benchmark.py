@@ -64,17 +64,23 @@ def time_orthogonalizers(dimensions, repeats):
     return rows
 
 
-def cnn6_child(orthogonalizer, steps):
+def cnn6_child(orthogonalizer, steps, jit_compile):
     import keras
     import numpy as np
 
+    import keras_opt
     from benchmarks.cnn6 import build_cnn6
 
     keras.utils.set_random_seed(0)
     model = build_cnn6(None if orthogonalizer == "plain" else orthogonalizer)
+    optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+    if orthogonalizer != "plain":
+        if keras_opt.orthogonalizers.get(orthogonalizer).is_stiefel:
+            optimizer = keras_opt.optimizers.StiefelSGD(0.1, momentum=0.9)
     model.compile(
-        optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+        optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=jit_compile,
     )
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (128, 32, 32, 3)).astype("float32")
@@ -96,16 +102,21 @@ def cnn6_child(orthogonalizer, steps):
                 "first_s": first,
                 "step_ms": 1000 * statistics.median(times),
                 "peak_mib": peak,
+                "jit_compile": bool(model.jit_compile),
             }
         )
     )
 
 
-def time_cnn6(methods, steps):
+def time_cnn6(methods, steps, jit_compile):
     results = {}
     for method in ["plain"] + methods:
+        command = [sys.executable, __file__, "--cnn6_child", method]
+        command += ["--steps", str(steps)]
+        if jit_compile:
+            command.append("--jit_compile")
         output = subprocess.run(
-            [sys.executable, __file__, "--cnn6_child", method, "--steps", str(steps)],
+            command,
             check=True,
             capture_output=True,
             text=True,
@@ -139,15 +150,18 @@ def main():
     parser.add_argument("--dimensions", default="27,576,1024,2304")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--steps", type=int, default=10)
-    # OGD needs a Stiefel optimizer; optimizers_benchmark.py times it.
-    methods = orthogonalizer_names(lambda cls: not cls.is_stiefel)
-    parser.add_argument("--methods", default=",".join(methods))
+    parser.add_argument("--methods", default=",".join(orthogonalizer_names()))
+    parser.add_argument(
+        "--jit_compile",
+        action="store_true",
+        help="Compile CNN-6 with XLA (a map with supports_jit=False falls back).",
+    )
     parser.add_argument("--skip_maps", action="store_true")
     parser.add_argument("--skip_cnn6", action="store_true")
     parser.add_argument("--cnn6_child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.cnn6_child:
-        cnn6_child(args.cnn6_child, args.steps)
+        cnn6_child(args.cnn6_child, args.steps, args.jit_compile)
         return
 
     print(f"Machine: {machine()}\n")
@@ -160,15 +174,20 @@ def main():
             print(f"| {name} | {d} | {first:.2f} | {1000 * median:.1f} | {error:.1e} |")
         print()
     if not args.skip_cnn6:
-        results = time_cnn6(args.methods.split(","), args.steps)
+        results = time_cnn6(args.methods.split(","), args.steps, args.jit_compile)
         plain = results["plain"]
-        print("| CNN-6 built with | step (ms) | ratio to plain | first step (s) | peak RSS (MiB) |")
-        print("|---|---|---|---|---|")
+        print(
+            "| CNN-6 built with | XLA | step (ms) | ratio to plain | first step (s) "
+            "| peak RSS (MiB) | RSS / plain |"
+        )
+        print("|---|---|---|---|---|---|---|")
         for method, result in results.items():
             print(
-                f"| {method} | {result['step_ms']:.0f} | "
+                f"| {method} | {'on' if result['jit_compile'] else 'off'} | "
+                f"{result['step_ms']:.0f} | "
                 f"{result['step_ms'] / plain['step_ms']:.2f} | "
-                f"{result['first_s']:.1f} | {result['peak_mib']:.0f} |"
+                f"{result['first_s']:.1f} | {result['peak_mib']:.0f} | "
+                f"{result['peak_mib'] / plain['peak_mib']:.2f} |"
             )
 
 
