@@ -100,6 +100,38 @@ class StiefelTest(test_case.TestCase):
         self.assertGreater(float(drift), error)
         self.assertLess(float(drift), 10 * error)
 
+    def test_group_generator(self):
+        # On the orthogonal group W = X A Xᵀ with A = skew(XᵀM).
+        rng = np.random.default_rng(5)
+        x = random_stiefel(rng, 6, 6)
+        m = rng.standard_normal((6, 6))
+        skew, tangent = stiefel.group_generator(x, m)
+        w = skew_generator(x, m)
+        self.assertAllClose(skew, -np.asarray(skew).T, atol=0, rtol=0)
+        self.assertAllClose(x @ skew @ x.T, w, atol=1e-12, rtol=0)
+        self.assertAllClose(tangent, w @ x, atol=1e-12, rtol=0)
+        self.assertAllClose(
+            np.linalg.norm(skew), np.linalg.norm(w), atol=1e-12, rtol=0
+        )
+
+    def test_group_cayley_retraction(self):
+        rng = np.random.default_rng(2)
+        x = random_stiefel(rng, 6, 6)
+        m = rng.standard_normal((6, 6))
+        skew, tangent = stiefel.group_generator(x, m)
+        w = skew_generator(x, m)
+        alpha = 0.5 / np.linalg.norm(w)
+        y, drift = stiefel.group_cayley_retraction(x, skew, alpha, tangent)
+        expected, expected_drift = stiefel.cayley_retraction(x, w, alpha)
+        self.assertAllClose(y, expected, atol=1e-12, rtol=0)
+        self.assertAllClose(drift, expected_drift, atol=0, rtol=1e-10)
+        y_without_tangent, _ = stiefel.group_cayley_retraction(x, skew, alpha)
+        self.assertAllClose(y_without_tangent, y, atol=1e-15, rtol=0)
+        error = orthogonality_error(y)
+        self.assertGreater(error, 1e-6)
+        self.assertGreater(float(drift), error)
+        self.assertLess(float(drift), 10 * error)
+
     @parameterized.named_parameters(*SHAPES)
     def test_qr_retraction(self, n, p):
         rng = np.random.default_rng(3)

@@ -3,7 +3,6 @@
 import keras
 from keras import ops
 
-from keras_opt import stiefel
 from keras_opt._validation import check_number
 from keras_opt.optimizers import base_stiefel
 
@@ -38,6 +37,9 @@ class StiefelAdam(
     ```
 
     With `retraction="qr"` the retraction is `X = qf(X + alpha * W @ X)`.
+    A square X takes the same step in the orthogonal-group form by default
+    (`use_group_form`, four `d×d` products instead of six; see
+    `StiefelSGD`).
     Drift control, dtypes and the skipping of steps with a non-finite
     gradient are as in `StiefelSGD`. A Stiefel variable gets none of Adam's
     per-entry moments, only its own slots.
@@ -91,6 +93,7 @@ class StiefelAdam(
         retraction="cayley",
         drift_tolerance=2e-6,
         reorthonormalize_every=None,
+        use_group_form=True,
         weight_decay=None,
         clipnorm=None,
         clipvalue=None,
@@ -130,6 +133,7 @@ class StiefelAdam(
             retraction,
             drift_tolerance,
             reorthonormalize_every,
+            use_group_form,
         )
 
     def build(self, variables):
@@ -163,9 +167,11 @@ class StiefelAdam(
             1 - self.beta_2
         ) * ops.sum(ops.square(gradient))
         scale = ops.sqrt(velocity / beta_2_correction) + self.epsilon
-        skew = stiefel.skew_generator(x, momentum / beta_1_correction)
+        skew, tangent = self._stiefel_generator(
+            x, momentum / beta_1_correction
+        )
         skew = -skew / scale
-        tangent = ops.matmul(skew, x)
+        tangent = -tangent / scale
         new_state = {
             "momentum": -tangent * (scale * beta_1_correction),
             "velocity": velocity,

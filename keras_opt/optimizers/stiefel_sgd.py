@@ -1,9 +1,7 @@
 """StiefelSGD: Cayley SGD with momentum (OPT's OGD) plus momentum SGD."""
 
 import keras
-from keras import ops
 
-from keras_opt import stiefel
 from keras_opt._validation import check_number
 from keras_opt.optimizers import base_stiefel
 
@@ -41,6 +39,18 @@ class StiefelSGD(
     whenever an estimate of the drift passes `drift_tolerance`, which keeps
     `max |XᵀX − I| <= 1e-5` in float32. The linear algebra runs in float32
     (float64 for float64 variables) whatever the dtype policy.
+
+    For a square X, such as the rotation of an OPT layer, the same step is
+    by default computed in the orthogonal-group form (`use_group_form`):
+
+    ```python
+    A = 0.5 * (X.T @ M - M.T @ X)              # W = X @ A @ X.T
+    M = X @ A                                  # = W @ X
+    X = X + M @ (alpha * I + alpha**2 / 2 * A + alpha**3 / 4 * A @ A)
+    ```
+
+    Four `d×d` products instead of six; the two forms agree while
+    `XᵀX = I` and differ by `O(max |XᵀX − I|)` as X drifts.
 
     A Stiefel step whose gradient has a non-finite entry (NaN or inf) is
     skipped: X and its slots stay unchanged. When the step runs eagerly, a
@@ -115,6 +125,7 @@ class StiefelSGD(
         retraction="cayley",
         drift_tolerance=2e-6,
         reorthonormalize_every=None,
+        use_group_form=True,
         weight_decay=None,
         clipnorm=None,
         clipvalue=None,
@@ -152,12 +163,12 @@ class StiefelSGD(
             retraction,
             drift_tolerance,
             reorthonormalize_every,
+            use_group_form,
         )
 
     def _stiefel_direction(self, x, gradient, state):
         momentum = self.momentum * state["momentum"] - gradient
-        skew = stiefel.skew_generator(x, momentum)
-        tangent = ops.matmul(skew, x)
+        skew, tangent = self._stiefel_generator(x, momentum)
         return skew, tangent, {"momentum": tangent}
 
 

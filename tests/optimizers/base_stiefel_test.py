@@ -4,6 +4,7 @@ import warnings
 
 import keras
 import numpy as np
+import tensorflow as tf
 from absl.testing import absltest
 from absl.testing import parameterized
 
@@ -34,6 +35,49 @@ def regression_data(num=64, dim=16, units=4):
 
 def optimizer_state(optimizer):
     return {v.path: keras.ops.convert_to_numpy(v) for v in optimizer.variables}
+
+
+def cube_products(graph, d, functions, skip_reorthonormalization=True):
+    """The most `d×d×d` matrix products one run through `graph` makes.
+
+    Every `MatMul`/`BatchMatMul*` op with two `(d, d)` inputs counts once.
+    An `If` op (`ops.cond`) counts its costlier branch, found in
+    `functions`, a dict of the traced branch graphs by name. A branch that
+    re-orthonormalizes (it holds the cond between Cholesky-QR and
+    Householder QR of `stiefel.reorthonormalize`) is skipped unless
+    `skip_reorthonormalization=False`.
+    """
+    count = 0
+    for op in graph.get_operations():
+        if op.type in ("MatMul", "BatchMatMulV2", "BatchMatMulV3"):
+            count += all(tuple(t.shape) == (d, d) for t in op.inputs)
+        elif op.type in ("If", "StatelessIf"):
+            count += max(
+                cube_products(branch, d, functions, skip_reorthonormalization)
+                for branch in _branches(op, functions)
+                if not (
+                    skip_reorthonormalization
+                    and _reorthonormalizes(branch, functions)
+                )
+            )
+    return count
+
+
+def _branches(op, functions):
+    return [
+        functions[op.get_attr(key).name]
+        for key in ("then_branch", "else_branch")
+    ]
+
+
+def _reorthonormalizes(graph, functions):
+    return any(
+        other.type in ("Qr", "Cholesky")
+        for op in graph.get_operations()
+        if op.type in ("If", "StatelessIf")
+        for branch in _branches(op, functions)
+        for other in branch.get_operations()
+    )
 
 
 class _CrashAtEpoch(keras.callbacks.Callback):
@@ -123,6 +167,75 @@ class BaseStiefelTest(test_case.TestCase):
             results.append(model.get_weights())
         for a, b in zip(*results):
             self.assertAllClose(a, b, atol=1e-4, rtol=1e-4)
+
+    @parameterized.named_parameters(
+        ("sgd", optimizers.StiefelSGD), ("adam", optimizers.StiefelAdam)
+    )
+    def test_group_form_step_costs_four_products(self, cls):
+        # One `apply` on a d×d Stiefel variable, traced by `tf.function`:
+        # its Cayley step (without the branch that re-orthonormalizes) makes
+        # 4 d×d×d products in the group form, 6 in the official form.
+        d = 256
+        counts = {}
+        for group_form in (True, False):
+            variable = variable_tags.mark_stiefel(
+                keras.Variable(np.eye(d, dtype="float32"))
+            )
+            optimizer = cls(0.1, use_group_form=group_form)
+            optimizer.build([variable])
+            step = tf.function(lambda g: optimizer.apply([g], [variable]))
+            graph = step.get_concrete_function(
+                tf.TensorSpec((d, d), "float32")
+            ).graph
+            functions = {
+                name: function.graph
+                for name, function in graph._functions.items()
+            }
+            counts[group_form] = cube_products(graph, d, functions)
+            # The skipped branch is the QR and momentum transport.
+            self.assertGreater(
+                cube_products(
+                    graph, d, functions, skip_reorthonormalization=False
+                ),
+                counts[group_form],
+            )
+        self.assertLessEqual(counts[True], 4)
+        self.assertEqual(counts[False], 6)
+
+    @parameterized.named_parameters(
+        ("sgd", optimizers.StiefelSGD, 0.02),
+        ("adam", optimizers.StiefelAdam, 0.5),
+    )
+    def test_group_form_stays_orthonormal_in_float32(self, cls, rate):
+        # 1000 steps of an OPTDense at d = 256 in float32 (SGD at OGD's
+        # rotation rate): the group form keeps max |RᵀR − I| <= 1e-5 with
+        # the default drift control, which re-orthonormalizes on few steps.
+        optimizer = cls(
+            learning_rate=0.01, rotation_learning_rate=rate, use_group_form=True
+        )
+        resets = []
+        callback = keras.callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs: resets.append(
+                float(optimizer._stiefel_drifts[0].numpy()) == 0.0
+            )
+        )
+        rng = np.random.default_rng(0)
+        model = keras.Sequential(
+            [
+                keras.Input((256,)),
+                keras_opt.layers.OPTDense(4, orthogonalizer="ogd"),
+            ]
+        )
+        model.compile(optimizer=optimizer, loss="mse")
+        x = rng.standard_normal((4000, 256)).astype("float32")
+        y = rng.standard_normal((4000, 4)).astype("float32")
+        model.fit(x, y, batch_size=4, verbose=0, callbacks=[callback])
+        rotation = model.layers[0].rotation
+        self.assertEqual(rotation.dtype, "float32")
+        self.assertOrthonormal(rotation, atol=1e-5)
+        self.assertGreater(np.max(np.abs(rotation.numpy() - np.eye(256))), 0.05)
+        self.assertLen(resets, 1000)
+        self.assertLess(sum(resets), 100)
 
     @parameterized.named_parameters(
         ("float16", "mixed_float16"), ("bfloat16", "mixed_bfloat16")

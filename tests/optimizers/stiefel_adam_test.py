@@ -14,18 +14,28 @@ RUN_SLOW = stiefel_sgd_test.RUN_SLOW
 
 
 def cayley_adam_steps(
-    x, grads, lr, beta_1, beta_2, epsilon, retraction, first_qr=False
+    x,
+    grads,
+    lr,
+    beta_1,
+    beta_2,
+    epsilon,
+    retraction,
+    first_qr=False,
+    m=None,
+    v=0.0,
+    start=1,
 ):
     """Numpy Cayley Adam (Li, Li & Todorovic 2020, official code's form).
 
     With `first_qr`, X is re-orthonormalized after the first step and the
     first moment transported to it, as the optimizer does with a fresh
-    drift estimate.
+    drift estimate. `m`, `v` and `start` give the slots and the step count
+    to start from (zeros and 1 by default).
     """
-    m = np.zeros_like(x)
-    v = 0.0
+    m = np.zeros_like(x) if m is None else m
     alphas = []
-    for t, g in enumerate(grads, start=1):
+    for t, g in enumerate(grads, start=start):
         m = beta_1 * m + (1 - beta_1) * g
         v = beta_2 * v + (1 - beta_2) * np.sum(g**2)
         m_hat = m / (1 - beta_1**t)
@@ -43,7 +53,7 @@ def cayley_adam_steps(
             x_new = q * np.where(np.diag(rr) < 0, -1.0, 1.0)
         m = -tangent * r * (1 - beta_1**t)
         x = x_new
-        if first_qr and t == 1:
+        if first_qr and t == start:
             x = stiefel_sgd_test.qf(x)
             m = stiefel_sgd_test.project_tangent(x, m)
         alphas.append((alpha, lr))
@@ -66,6 +76,7 @@ class StiefelAdamTest(test_case.TestCase):
             rotation_learning_rate=0.03125,
             retraction=retraction,
             drift_tolerance=1.0,
+            use_group_form=False,
         )
         optimizer.build([variable])
         if retraction == "cayley":
@@ -95,7 +106,10 @@ class StiefelAdamTest(test_case.TestCase):
             keras.Variable(x0, dtype="float64")
         )
         optimizer = optimizers.StiefelAdam(
-            learning_rate=lr, rotation_learning_rate=lr, drift_tolerance=1.0
+            learning_rate=lr,
+            rotation_learning_rate=lr,
+            drift_tolerance=1.0,
+            use_group_form=False,
         )
         optimizer.build([variable])
         if not first_qr:
@@ -112,6 +126,46 @@ class StiefelAdamTest(test_case.TestCase):
         self.assertAllClose(variable, x, atol=1e-12, rtol=0)
         self.assertAllClose(
             optimizer._stiefel_momentums[0], m, atol=1e-11, rtol=0
+        )
+        self.assertAllClose(
+            optimizer._stiefel_velocities[0], v, atol=0, rtol=1e-12
+        )
+
+    @parameterized.named_parameters(
+        ("group_form", True), ("official_form", False)
+    )
+    def test_one_step_at_orthogonal_x_matches_numpy(self, group_form):
+        # From an orthogonal square X, with both moments and the step count
+        # set, the group form is the official step too.
+        rng = np.random.default_rng(23)
+        x0 = stiefel_sgd_test.random_stiefel(rng, 6, 6)
+        m0 = stiefel_sgd_test.project_tangent(
+            x0, 0.3 * rng.standard_normal((6, 6))
+        )
+        v0, start = 2.5, 4
+        g = rng.standard_normal((6, 6))
+        variable = variable_tags.mark_stiefel(
+            keras.Variable(x0, dtype="float64")
+        )
+        optimizer = optimizers.StiefelAdam(
+            learning_rate=0.03125,
+            rotation_learning_rate=0.03125,
+            drift_tolerance=1.0,
+            use_group_form=group_form,
+        )
+        optimizer.build([variable])
+        optimizer._stiefel_drifts[0].assign(0.0)
+        optimizer._stiefel_momentums[0].assign(m0)
+        optimizer._stiefel_velocities[0].assign(v0)
+        optimizer.iterations.assign(start - 1)
+        optimizer.apply([keras.ops.convert_to_tensor(g)], [variable])
+        x, m, v, _ = cayley_adam_steps(
+            x0, [g], 0.03125, 0.9, 0.999, 1e-7, "cayley", m=m0, v=v0,
+            start=start,
+        )
+        self.assertAllClose(variable, x, atol=1e-12, rtol=0)
+        self.assertAllClose(
+            optimizer._stiefel_momentums[0], m, atol=1e-12, rtol=0
         )
         self.assertAllClose(
             optimizer._stiefel_velocities[0], v, atol=0, rtol=1e-12
@@ -255,6 +309,8 @@ class StiefelAdamTest(test_case.TestCase):
             optimizers.StiefelAdam(learning_rate=-0.001)
         with self.assertRaisesRegex(ValueError, "retraction='svd'"):
             optimizers.StiefelAdam(retraction="svd")
+        with self.assertRaisesRegex(TypeError, "use_group_form=1 of type int"):
+            optimizers.StiefelAdam(use_group_form=1)
 
     def test_get_config(self):
         schedule = keras.optimizers.schedules.ExponentialDecay(0.02, 100, 0.5)
@@ -264,6 +320,7 @@ class StiefelAdamTest(test_case.TestCase):
             beta_1=0.8,
             amsgrad=True,
             weight_decay=0.01,
+            use_group_form=False,
         )
         revived = self.run_serialization_test(optimizer)
         self.assertIsInstance(revived, optimizers.StiefelAdam)
@@ -273,6 +330,7 @@ class StiefelAdamTest(test_case.TestCase):
         )
         self.assertEqual(revived.beta_1, 0.8)
         self.assertTrue(revived.amsgrad)
+        self.assertFalse(revived.use_group_form)
 
 
 if __name__ == "__main__":

@@ -80,12 +80,16 @@ def fit_ogd_layer(optimizer, dim, steps=1000, **compile_kwargs):
 
 class StiefelSGDTest(test_case.TestCase):
     @parameterized.named_parameters(
-        ("square", 6, 6, "float32"),
-        ("tall", 7, 4, "float32"),
-        ("square_float64", 6, 6, "float64"),
-        ("tall_float64", 7, 4, "float64"),
+        ("square", 6, 6, "float32", True),
+        ("square_official_form", 6, 6, "float32", False),
+        ("tall", 7, 4, "float32", True),
+        ("square_float64", 6, 6, "float64", True),
+        ("square_official_form_float64", 6, 6, "float64", False),
+        ("tall_float64", 7, 4, "float64", True),
     )
-    def test_one_step_matches_official_ogd(self, n, p, dtype):
+    def test_one_step_matches_official_ogd(self, n, p, dtype, group_form):
+        # At an orthogonal X the group form of a square X is the official
+        # step too.
         rng = np.random.default_rng(1)
         x0 = random_stiefel(rng, n, p)
         m0 = 0.3 * rng.standard_normal((n, p))
@@ -97,6 +101,7 @@ class StiefelSGDTest(test_case.TestCase):
             rotation_learning_rate=lr,
             momentum=0.9,
             drift_tolerance=1.0,
+            use_group_form=group_form,
         )
         optimizer.build([variable])
         optimizer._stiefel_momentums[0].assign(m0.astype(dtype))
@@ -108,6 +113,55 @@ class StiefelSGDTest(test_case.TestCase):
         self.assertAllClose(
             optimizer._stiefel_momentums[0], expected_m, atol=10 * atol, rtol=0
         )
+
+    def test_group_form_tracks_official_off_the_manifold(self):
+        # Every step of a 50-step float64 run of the group form is compared
+        # with the official step (numpy) from the same state X, M, G. With
+        # E = XᵀX − I and m = momentum·M − G, first order in E gives
+        #   W X − X A = X (sym(K) E − E K),  K = Xᵀm,
+        # so ‖ΔM‖ <= 2‖E‖‖m‖ (the stored momentum is the tangent), and,
+        # as Wᵏ X − X Aᵏ = O(k ‖A‖^(k−1) ‖ΔM‖) with α‖A‖ <= 1,
+        #   ‖ΔX‖ <= α (1 + 2/2 + 3/4) ‖ΔM‖ <= 5.5 α ‖E‖ ‖m‖
+        # (Frobenius norms), with a factor 1 + ‖E‖ for higher orders and
+        # 1e-13 for float64 rounding. Steps that end in a
+        # re-orthonormalization are left out (that code is shared).
+        rng = np.random.default_rng(5)
+        lr = 0.0625
+        variable = variable_tags.mark_stiefel(
+            keras.Variable(random_stiefel(rng, 8, 8), dtype="float64")
+        )
+        optimizer = optimizers.StiefelSGD(
+            learning_rate=lr,
+            rotation_learning_rate=lr,
+            momentum=0.9,
+            drift_tolerance=1e-5,
+        )
+        optimizer.build([variable])
+        momentum = optimizer._stiefel_momentums[0]
+        resets, compared, largest_drift = 0, 0, 0.0
+        for _ in range(50):
+            g = 0.1 * rng.standard_normal((8, 8))
+            x, m = variable.numpy(), momentum.numpy()
+            drift = np.linalg.norm(x.T @ x - np.eye(8))
+            ambient = np.linalg.norm(0.9 * m - g)
+            expected_x, expected_m = official_ogd_step(x, m, g, lr, 0.9)
+            optimizer.apply([keras.ops.convert_to_tensor(g)], [variable])
+            if float(optimizer._stiefel_drifts[0].numpy()) == 0.0:
+                resets += 1
+                continue
+            compared += 1
+            largest_drift = max(largest_drift, drift)
+            bound = 2 * drift * ambient * (1 + drift) + 1e-13
+            self.assertLess(
+                np.linalg.norm(momentum.numpy() - expected_m), bound
+            )
+            self.assertLess(
+                np.linalg.norm(variable.numpy() - expected_x),
+                2.75 * lr * bound,
+            )
+        self.assertGreaterEqual(resets, 3)
+        self.assertGreaterEqual(compared, 40)
+        self.assertGreater(largest_drift, 1e-6)
 
     @parameterized.named_parameters(("square", 6, 6), ("tall", 7, 4))
     def test_one_step_with_active_step_cap(self, n, p):
@@ -497,6 +551,12 @@ class StiefelSGDTest(test_case.TestCase):
             optimizers.StiefelSGD(drift_tolerance=0)
         with self.assertRaisesRegex(ValueError, "reorthonormalize_every=0"):
             optimizers.StiefelSGD(reorthonormalize_every=0)
+        with self.assertRaisesRegex(
+            TypeError,
+            "Expected a boolean. Received: use_group_form='official' of type "
+            "str",
+        ):
+            optimizers.StiefelSGD(use_group_form="official")
 
     def test_get_config(self):
         optimizer = optimizers.StiefelSGD(
@@ -507,6 +567,7 @@ class StiefelSGDTest(test_case.TestCase):
             retraction="qr",
             weight_decay=5e-4,
             reorthonormalize_every=50,
+            use_group_form=False,
         )
         revived = self.run_serialization_test(optimizer)
         self.assertIsInstance(revived, optimizers.StiefelSGD)
@@ -515,6 +576,11 @@ class StiefelSGDTest(test_case.TestCase):
         self.assertEqual(config["retraction"], "qr")
         self.assertEqual(config["reorthonormalize_every"], 50)
         self.assertEqual(config["momentum"], 0.8)
+        self.assertIs(config["use_group_form"], False)
+        # A config saved before `use_group_form` existed gets the default.
+        del config["use_group_form"]
+        old = optimizers.StiefelSGD.from_config(config)
+        self.assertIs(old.use_group_form, True)
 
 
 if __name__ == "__main__":
