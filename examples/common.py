@@ -114,6 +114,14 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
     )
     flags.DEFINE_float("momentum", default("momentum", 0.9),
                        "Momentum of StiefelSGD.", flag_values=fv)
+    flags.DEFINE_boolean(
+        "use_group_form",
+        default("use_group_form", True),
+        "Take the Stiefel step of square rotations in the orthogonal-group "
+        "form (4 d×d products); --nouse_group_form computes the official "
+        "formula (6).",
+        flag_values=fv,
+    )
     flags.DEFINE_float(
         "weight_decay",
         default("weight_decay", None),
@@ -290,6 +298,7 @@ def build_optimizer(flags_obj):
         "learning_rate": flags_obj.learning_rate,
         "rotation_learning_rate": flags_obj.rotation_learning_rate,
         "weight_decay": flags_obj.weight_decay,
+        "use_group_form": flags_obj.use_group_form,
     }
     if flags_obj.optimizer == "sgd":
         return keras_opt.optimizers.StiefelSGD(

@@ -107,6 +107,16 @@ class CommonTest(test_case.TestCase):
         with self.assertRaisesRegex(ValueError, "--seeds"):
             common.seeds(_flag_values(gcn, ["--seeds=a"]))
 
+    def test_optimizer_flags(self):
+        cases = (
+            (fashion_mnist, [], keras_opt.optimizers.StiefelSGD, True),
+            (gcn, ["--nouse_group_form"], keras_opt.optimizers.StiefelAdam, False),
+        )
+        for module, argv, cls, group_form in cases:
+            optimizer = common.build_optimizer(_flag_values(module, argv))
+            self.assertIsInstance(optimizer, cls)
+            self.assertIs(optimizer.use_group_form, group_form)
+
     def test_unknown_default_raises(self):
         with self.assertRaisesRegex(ValueError, "epoch"):
             common.define_flags(flags.FlagValues(), epoch=3)
