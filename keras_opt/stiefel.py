@@ -158,8 +158,7 @@ def group_cayley_retraction(x, skew, alpha, tangent=None):
         tangent = ops.matmul(x, skew)
     square = ops.matmul(skew, skew)
     half = 0.5 * alpha
-    polynomial = linalg.eye_like(skew) + half * (skew + half * square)
-    y = x + alpha * ops.matmul(tangent, polynomial)
+    y = x + alpha * (tangent + half * ops.matmul(tangent, skew + half * square))
     column_norms = ops.sum(ops.square(square), axis=0)
     drift = 0.5 * ops.square(ops.square(alpha)) * ops.max(column_norms)
     return y, drift + ROUNDING_ALLOWANCE
