@@ -7,3 +7,5 @@ from keras_opt.layers.opt_conv1d import OPTConv1D
 from keras_opt.layers.opt_conv2d import OPTConv2D
 from keras_opt.layers.opt_conv3d import OPTConv3D
 from keras_opt.layers.opt_dense import OPTDense
+from keras_opt.layers.walk import iter_layers
+from keras_opt.layers.walk import opt_layers
