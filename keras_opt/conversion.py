@@ -33,26 +33,13 @@ _STOCK_BY_OPT = {
     opt_layers.OPTConv3D: keras.layers.Conv3D,
 }
 _OPT_BY_STOCK = {stock: opt for opt, stock in _STOCK_BY_OPT.items()}
-# A CLS-OPT head folds to a Dense layer too (not the other way round).
-_STOCK_BY_OPT[opt_layers.OPTClassifier] = keras.layers.Dense
-_SHARED_KEYS = (
-    "name",
-    "dtype",
-    "trainable",
-    "activation",
-    "use_bias",
-    "bias_initializer",
-    "bias_regularizer",
-    "activity_regularizer",
-    "bias_constraint",
-)
-_CONV_KEYS = (
-    "filters",
-    "kernel_size",
-    "strides",
-    "padding",
-    "data_format",
-    "dilation_rate",
+_DROPPED_KEYS = (
+    "kernel_initializer",
+    "kernel_regularizer",
+    "kernel_constraint",
+    "lora_rank",
+    "lora_alpha",
+    "quantization_config",
 )
 
 
@@ -85,30 +72,18 @@ def fold(model):
     pairs = []
 
     def clone(layer):
-        stock = _STOCK_BY_OPT.get(type(layer))
+        stock = _stock_class(layer)
         if stock is None:
-            if isinstance(layer, opt_layers.BaseOPT):
-                raise ValueError(
-                    "`fold()` does not know the stock layer of "
-                    f"{layer.__class__.__name__} '{layer.name}'. Expected "
-                    f"layers of types {_names(_STOCK_BY_OPT)}. Received: "
-                    f"layer={layer!r}"
-                )
             new = layer.__class__.from_config(layer.get_config())
         else:
-            config = layer.get_config()
-            kwargs = {key: config[key] for key in _SHARED_KEYS if key in config}
-            if stock is keras.layers.Dense:
-                kwargs["units"] = layer.basis.shape[-1]
-            else:
-                kwargs.update({key: config[key] for key in _CONV_KEYS})
-            new = stock(**kwargs)
-        pairs.append((layer, new))
+            # The stock config of the OPT layer, which is a stock layer.
+            new = stock.from_config(stock.get_config(layer))
+        pairs.append((layer, new, stock is not None))
         return new
 
     folded = _clone(model, clone)
-    for old, new in pairs:
-        if type(old) in _STOCK_BY_OPT:
+    for old, new, is_opt in pairs:
+        if is_opt:
             weights = [_as_numpy(old.kernel, new.kernel.dtype)]
             if old.use_bias:
                 weights.append(_as_numpy(old.bias, new.bias.dtype))
@@ -190,11 +165,7 @@ def convert(model, orthogonalizer="gram_schmidt", layers=None):
                 UserWarning,
                 stacklevel=3,
             )
-        kwargs = {key: config[key] for key in _SHARED_KEYS if key in config}
-        if opt is opt_layers.OPTDense:
-            kwargs["units"] = config["units"]
-        else:
-            kwargs.update({key: config[key] for key in _CONV_KEYS})
+        kwargs = {k: v for k, v in config.items() if k not in _DROPPED_KEYS}
         kwargs["orthogonalizer"] = orthogonalizers.deserialize(
             orthogonalizers.serialize(orthogonalizer)
         )
@@ -209,9 +180,7 @@ def convert(model, orthogonalizer="gram_schmidt", layers=None):
             continue
         kernel = ops.convert_to_tensor(old.kernel, "float32")
         kernel = ops.reshape(kernel, (-1, kernel.shape[-1]))
-        dim = kernel.shape[0]
-        start = new.orthogonalizer.rotation_initializer((dim, dim), "float32")
-        rotation = new.orthogonalizer(start)
+        rotation = new.rotation
         error = float(
             ops.convert_to_numpy(linalg.orthogonality_error(rotation))
         )
@@ -224,9 +193,6 @@ def convert(model, orthogonalizer="gram_schmidt", layers=None):
                 f"{new.orthogonalizer!r}"
             )
         basis = ops.matmul(ops.transpose(rotation), kernel)
-        new.rotation_parameter.assign(
-            ops.cast(start, new.rotation_parameter.dtype)
-        )
         new.basis.assign(ops.cast(basis, new.basis.dtype))
         if old.use_bias:
             new.bias.assign(ops.convert_to_tensor(old.bias))
@@ -244,7 +210,7 @@ def _selector(model, layers):
             f"layer names or a callable. Received: layers={layers!r}"
         )
     names = set(layers)
-    known = {layer.name for layer in _walk(model)}
+    known = {layer.name for layer in opt_layers.iter_layers(model)}
     missing = sorted(names - known)
     if missing:
         raise ValueError(
@@ -254,11 +220,18 @@ def _selector(model, layers):
     return lambda layer: layer.name in names
 
 
-def _walk(model):
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _walk(layer)
+def _stock_class(layer):
+    """The stock Keras class an OPT layer is, or `None` for other layers."""
+    if not isinstance(layer, opt_layers.BaseOPT):
+        return None
+    for stock in _OPT_BY_STOCK:
+        if isinstance(layer, stock):
+            return stock
+    raise ValueError(
+        f"`fold()` does not know the stock layer of "
+        f"{layer.__class__.__name__} '{layer.name}'. Expected a subclass of "
+        f"{_names(_OPT_BY_STOCK)}. Received: layer={layer!r}"
+    )
 
 
 def _clone(model, clone_function):

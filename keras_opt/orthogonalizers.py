@@ -54,6 +54,12 @@ __all__ = [
     "serialize",
 ]
 
+# One gradient step moves R by c² times the map's derivative at its
+# identity point. Gram–Schmidt's and Householder's read one triangle of dP
+# once; Cayley's, 2·(dS) with S over both triangles, is 4× as large (c = ½);
+# the polar factor's, skew(dP), half as large (c = √2).
+_POLAR_FIRST_STEP_SCALE = math.sqrt(2.0)
+
 
 @keras.saving.register_keras_serializable(package="keras_opt")
 class Orthogonalizer:
@@ -67,7 +73,10 @@ class Orthogonalizer:
     - `is_exact`: the output is orthogonal for every full-rank input;
     - `is_stiefel`: P is R itself and must be updated by a Stiefel
       optimizer (`keras_opt.optimizers.StiefelSGD`);
-    - `supports_jit`: whether XLA compiles the map efficiently.
+    - `supports_jit`: whether XLA compiles the map efficiently;
+    - `first_step_scale`: the factor c for which `map(P₀ + c·(P − P₀))`,
+      P₀ the identity point, moves R by one gradient step from P₀ as far
+      as Gram–Schmidt does (`recipe="default"` applies it).
 
     Example:
 
@@ -86,6 +95,7 @@ class Orthogonalizer:
     is_exact = False
     is_stiefel = False
     supports_jit = True
+    first_step_scale = 1.0
 
     def __call__(self, matrix):
         raise NotImplementedError(
@@ -202,6 +212,7 @@ class Lowdin(_GuardedMap):
     """
 
     supports_jit = False
+    first_step_scale = _POLAR_FIRST_STEP_SCALE
 
     def __call__(self, matrix):
         return linalg.lowdin(matrix, epsilon=self.epsilon)
@@ -216,6 +227,7 @@ class Cayley(Orthogonalizer):
     """
 
     is_exact = True
+    first_step_scale = 0.5
 
     def __call__(self, matrix):
         return linalg.cayley(matrix)
@@ -244,6 +256,7 @@ class NewtonSchulz(Orthogonalizer):
     """
 
     is_exact = True
+    first_step_scale = _POLAR_FIRST_STEP_SCALE
 
     def __init__(self, num_iterations=None, max_condition=1e4, tolerance=1e-6):
         self.num_iterations = check_number(

@@ -5,12 +5,14 @@ import random
 import keras
 from keras import ops
 
-from keras_opt.layers import base_opt
-from keras_opt.layers.base_opt import BaseOPT
+from keras_opt.layers import _docstrings
+from keras_opt.layers.base_opt import default_basis_initializer
+from keras_opt.layers.opt_dense import OPTDense
 
 
 @keras.saving.register_keras_serializable(package="keras_opt")
-class OPTClassifier(BaseOPT):
+@_docstrings.with_opt_arguments
+class OPTClassifier(OPTDense):
     """Classifier head trained by OPT: CLS-OPT of the OPT paper.
 
     The logits are `z = x·R·V`: V (`basis`, shape `(d, num_classes)`) holds
@@ -24,7 +26,8 @@ class OPTClassifier(BaseOPT):
 
     The product is computed as `(x·R)·V`, never forming `W = R·V`, so a step
     costs about what a `Dense` head's does: B·d² + B·d·C multiply-adds.
-    `layer.kernel` still returns W.
+    `layer.kernel` still returns W. It is an `OPTDense` with
+    `units=num_classes` (and so a `keras.layers.Dense`).
 
     With `save_basis=False`, `.keras` files and weight checkpoints
     (`.weights.h5`, `BackupAndRestore`) store only P (and the bias): size ∝ d², not d·C. The
@@ -40,7 +43,8 @@ class OPTClassifier(BaseOPT):
         num_classes: Positive int, the number of classes C (logits).
         save_basis: Whether weight files store the prototypes V. With
             `False`, V is regenerated from the seeded `basis_initializer`.
-        {{base_opt_keyword_args}}
+        {{keras_arguments}}
+        {{opt_arguments}}
 
     Input shape:
         2-D tensor `(batch_size, d)`.
@@ -81,16 +85,8 @@ class OPTClassifier(BaseOPT):
         num_classes,
         activation=None,
         use_bias=False,
-        basis_initializer=None,
-        bias_initializer="zeros",
-        rotation_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        bias_constraint=None,
-        orthogonalizer="gram_schmidt",
-        rotation_initializer=None,
-        trainable_basis=False,
         save_basis=True,
+        basis_initializer=None,
         **kwargs,
     ):
         if (
@@ -103,97 +99,46 @@ class OPTClassifier(BaseOPT):
                 f"strictly positive int. Received: num_classes={num_classes!r}"
             )
         if not save_basis:
-            if kwargs.get("subspace") is not None:
-                raise ValueError(
-                    "`save_basis=False` regenerates the prototypes from a "
-                    "seed, but S-OPT merges its rotations into them. "
-                    "Expected: `subspace=None` with `save_basis=False`. "
-                    f"Received: subspace={kwargs['subspace']!r}"
-                )
-            if trainable_basis:
-                raise ValueError(
-                    "`save_basis=False` regenerates the prototypes from a "
-                    "seed, so they cannot be trained. Expected: "
-                    "`trainable_basis=False`. Received: trainable_basis=True"
-                )
-            if basis_initializer is None:
-                basis_initializer = keras.initializers.VarianceScaling(
-                    scale=2.0,
-                    mode="fan_in",
-                    distribution="untruncated_normal",
-                    seed=random.randint(0, 2**31 - 1),
-                )
-            else:
-                basis_initializer = keras.initializers.get(basis_initializer)
-                if basis_initializer.get_config().get("seed") is None:
-                    raise ValueError(
-                        "`save_basis=False` regenerates the prototypes when "
-                        "the model is loaded, so their initializer needs a "
-                        "seed. Expected: a seeded `basis_initializer`. "
-                        f"Received: basis_initializer={basis_initializer!r} "
-                        "with seed=None"
-                    )
+            basis_initializer = _seeded(basis_initializer, kwargs)
         super().__init__(
+            num_classes,
             activation=activation,
             use_bias=use_bias,
             basis_initializer=basis_initializer,
-            bias_initializer=bias_initializer,
-            rotation_regularizer=rotation_regularizer,
-            bias_regularizer=bias_regularizer,
-            activity_regularizer=activity_regularizer,
-            bias_constraint=bias_constraint,
-            orthogonalizer=orthogonalizer,
-            rotation_initializer=rotation_initializer,
-            trainable_basis=trainable_basis,
             **kwargs,
         )
-        self.num_classes = num_classes
         self.save_basis = save_basis
-        self.input_spec = keras.InputSpec(ndim=2)
 
-    def build(self, input_shape):
-        input_dim = input_shape[-1]
-        if input_dim is None:
-            raise ValueError(
-                "The last dimension of the inputs to "
-                f"{self.__class__.__name__} must be known at build time: it is the feature dimension d "
-                "of the rotation. Expected: an int. Received: input_shape="
-                f"{tuple(input_shape)}"
-            )
-        self._build_opt_weights(
-            input_dim, self.num_classes, (input_dim, self.num_classes)
-        )
-        self.input_spec = keras.InputSpec(ndim=2, axes={-1: input_dim})
+    @property
+    def num_classes(self):
+        return self.units
 
-    def call(self, inputs):
-        if self.subspace_size is None:
-            rotation = self.orthogonalizer(self.rotation_parameter)
-            rotated = ops.matmul(inputs, ops.cast(rotation, self.compute_dtype))
-            basis = ops.cast(self.basis, self.compute_dtype)
-            outputs = ops.matmul(rotated, basis)
-            if self.log_gain is not None:
-                gain = ops.exp(ops.cast(self.log_gain, self.compute_dtype))
-                outputs = ops.multiply(outputs, gain)
-        else:
-            kernel = ops.cast(self._compute_kernel(), self.compute_dtype)
-            outputs = ops.matmul(inputs, kernel)
-        if self.use_bias:
+    def call(self, inputs, training=None):
+        if self.subspace_size is not None:
+            return super().call(inputs, training=training)
+        rotation = self.orthogonalizer(self._map_input())
+        outputs = ops.matmul(inputs, ops.cast(rotation, self.compute_dtype))
+        outputs = ops.matmul(outputs, ops.cast(self.basis, self.compute_dtype))
+        if self.log_gain is not None:
+            gain = ops.exp(self.log_gain)
+            outputs = outputs * ops.cast(gain, self.compute_dtype)
+        if self.bias is not None:
             outputs = ops.add(outputs, self.bias)
-        return self._activate(outputs)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.num_classes,)
-
-    def _build_kernel_cache(self):
-        # `call` never forms W = R·V (d·C entries), so there is nothing to
-        # cache, and copies of V and W would triple the head's memory.
-        self._cache_variables = ()
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
 
     def _saved_variables(self):
-        variables = super()._saved_variables()
+        variables = self._trainable_variables + self._non_trainable_variables
         if self.save_basis:
             return variables
         return [v for v in variables if v is not self.basis]
+
+    def save_own_variables(self, store):
+        # Without the prototypes when `save_basis=False`: regenerated from
+        # the seeded initializer when the model is built again.
+        for index, variable in enumerate(self._saved_variables()):
+            store[str(index)] = variable
 
     def load_own_variables(self, store):
         variables = self._saved_variables()
@@ -209,12 +154,33 @@ class OPTClassifier(BaseOPT):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {"num_classes": self.num_classes, "save_basis": self.save_basis}
-        )
+        config["num_classes"] = config.pop("units")
+        config["save_basis"] = self.save_basis
         return config
 
 
-OPTClassifier.__doc__ = OPTClassifier.__doc__.replace(
-    "{{base_opt_keyword_args}}", base_opt.base_opt_keyword_args
-)
+def _seeded(basis_initializer, kwargs):
+    """The prototypes' initializer with `save_basis=False`: seeded."""
+    if kwargs.get("subspace") is not None:
+        raise ValueError(
+            "`save_basis=False` regenerates the prototypes from a seed, but "
+            "S-OPT merges its rotations into them. Expected: `subspace=None` "
+            f"with `save_basis=False`. Received: subspace={kwargs['subspace']!r}"
+        )
+    if kwargs.get("trainable_basis"):
+        raise ValueError(
+            "`save_basis=False` regenerates the prototypes from a seed, so "
+            "they cannot be trained. Expected: `trainable_basis=False`. "
+            "Received: trainable_basis=True"
+        )
+    if basis_initializer is None:
+        return default_basis_initializer(seed=random.randint(0, 2**31 - 1))
+    basis_initializer = keras.initializers.get(basis_initializer)
+    if basis_initializer.get_config().get("seed") is None:
+        raise ValueError(
+            "`save_basis=False` regenerates the prototypes when the model is "
+            "loaded, so their initializer needs a seed. Expected: a seeded "
+            f"`basis_initializer`. Received: basis_initializer="
+            f"{basis_initializer!r} with seed=None"
+        )
+    return basis_initializer

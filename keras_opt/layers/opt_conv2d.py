@@ -2,39 +2,36 @@
 
 import keras
 
-from keras_opt.layers import base_opt
+from keras_opt.layers import _docstrings
 from keras_opt.layers.base_opt_conv import BaseOPTConv
 
 
 @keras.saving.register_keras_serializable(package="keras_opt")
-class OPTConv2D(BaseOPTConv):
-    """2D convolution layer trained by Orthogonal Over-Parameterization.
+@_docstrings.with_opt_arguments
+class OPTConv2D(BaseOPTConv, keras.layers.Conv2D):
+    """2D convolution layer trained by OPT.
 
-    `OPTConv2D` convolves like `keras.layers.Conv2D`, but its kernel is
-    `W = R·V`: V (`basis`, shape `(d, filters)` with d = kh * kw * C_in) holds
-    the filters, drawn once from N(0, 2/d) and frozen; R (`rotation`, shape
-    `(d, d)`) is one learned orthogonal matrix shared by all filters, made by
-    the orthogonalizer from the trainable `rotation_parameter` P. `R·V` is
-    reshaped to the Keras kernel layout `(kh, kw, C_in, filters)`, flattened
-    in that order. Only P and the bias are trained, so the angles between
+    `OPTConv2D` is a `keras.layers.Conv2D` whose kernel is `W = R·V·diag(g)`:
+    V (`basis`, shape `(d, filters)` with d = kh * kw * C_in) holds the
+    filters, drawn once from N(0, 2/d) and frozen; R (`rotation`, `(d, d)`)
+    is one learned orthogonal matrix shared by all filters, made by the
+    orthogonalizer from the trainable `rotation_parameter` P; g is a learned
+    gain per filter (`use_gain`). `R·V` is reshaped to the Keras kernel
+    layout `(kh, kw, C_in, filters)`, flattened in that order. The angles between
     filters, and the layer's hyperspherical energy, stay those of the random
-    start. `layer.kernel` returns W and `layer.rotation` returns R.
+    start. `layer.kernel` returns W, computed from the variables at every
+    access, so the stock convolution, shapes and config work unchanged;
+    `layer.rotation` returns R. `groups` must be 1.
 
     With `orthogonalizer="ogd"` (or `"stiefel"`) P is R itself, starts at the
     identity and is kept orthogonal by `keras_opt.optimizers.StiefelSGD` or
     `StiefelAdam` (the paper's OGD).
 
     Args:
-        filters: Positive int, the number of filters (output channels).
-        kernel_size: Int or tuple of 2 ints, the convolution window.
-        strides: Int or tuple of 2 ints, the strides of the convolution.
-        padding: `"valid"` or `"same"`, case-insensitive.
-        data_format: `"channels_last"` (inputs
-            `(batch, height, width, C_in)`) or `"channels_first"` (inputs
-            `(batch, C_in, height, width)`). Defaults to
-            `keras.config.image_data_format()`.
-        dilation_rate: Int or tuple of 2 ints, the dilation rate.
-        {{base_opt_keyword_args}}
+        filters, kernel_size, strides, padding, data_format, dilation_rate:
+            As in `keras.layers.Conv2D`.
+        {{keras_arguments}}
+        {{opt_arguments}}
 
     Input shape:
         4D tensor `(batch, height, width, C_in)` (channels last) or
@@ -69,53 +66,3 @@ class OPTConv2D(BaseOPTConv):
         - [Liu et al., 2021](https://arxiv.org/abs/2004.04690),
           Orthogonal Over-Parameterized Training, CVPR 2021.
     """
-
-    def __init__(
-        self,
-        filters,
-        kernel_size,
-        strides=(1, 1),
-        padding="valid",
-        data_format=None,
-        dilation_rate=(1, 1),
-        activation=None,
-        use_bias=True,
-        basis_initializer=None,
-        bias_initializer="zeros",
-        rotation_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        bias_constraint=None,
-        orthogonalizer="gram_schmidt",
-        rotation_initializer=None,
-        trainable_basis=False,
-        recipe="default",
-        **kwargs,
-    ):
-        super().__init__(
-            rank=2,
-            filters=filters,
-            kernel_size=kernel_size,
-            strides=strides,
-            padding=padding,
-            data_format=data_format,
-            dilation_rate=dilation_rate,
-            activation=activation,
-            use_bias=use_bias,
-            basis_initializer=basis_initializer,
-            bias_initializer=bias_initializer,
-            rotation_regularizer=rotation_regularizer,
-            bias_regularizer=bias_regularizer,
-            activity_regularizer=activity_regularizer,
-            bias_constraint=bias_constraint,
-            orthogonalizer=orthogonalizer,
-            rotation_initializer=rotation_initializer,
-            trainable_basis=trainable_basis,
-            recipe=recipe,
-            **kwargs,
-        )
-
-
-OPTConv2D.__doc__ = OPTConv2D.__doc__.replace(
-    "{{base_opt_keyword_args}}", base_opt.base_opt_keyword_args
-)

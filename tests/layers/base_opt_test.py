@@ -110,97 +110,6 @@ class BaseOPTTest(test_case.TestCase):
             )
             self.assertOrthonormal(layer.rotation, atol=1e-5)
 
-    def test_inference_reuses_the_kernel_until_a_variable_changes(self):
-        layer = keras_opt.layers.OPTDense(4, orthogonalizer="cayley")
-        model = keras.Sequential([keras.Input((6,)), layer])
-        x = np.random.default_rng(0).random((5, 6), dtype="float32")
-        calls = []
-        compute = layer._compute_kernel
-
-        def counting():
-            calls.append(1)
-            return compute()
-
-        layer._compute_kernel = counting
-        for _ in range(3):
-            self.assertAllClose(
-                layer(x, training=False), x @ np.asarray(compute()), atol=1e-6
-            )
-        self.assertLen(calls, 1)  # eager: the cond runs one branch
-        for variable, value in (
-            (layer.rotation_parameter, 0.1 * np.triu(np.ones((6, 6)))),
-            (layer.basis, np.ones((6, 4))),
-            (layer.log_gain, [0.5, 0.0, -0.5, 1.0]),
-        ):
-            variable.assign(np.asarray(value, "float32"))
-            self.assertAllClose(
-                layer(x, training=False),
-                x @ np.asarray(compute()) + np.asarray(layer.bias),
-                atol=1e-5,
-            )
-        self.assertLen(calls, 4)
-        layer(x)  # training=None: always recomputed, the gradient flows
-        layer(x, training=True)
-        self.assertLen(calls, 6)
-        self.assertAllClose(
-            model.predict(x, verbose=0),
-            x @ np.asarray(compute()) + np.asarray(layer.bias),
-            atol=1e-5,
-        )
-
-    @parameterized.named_parameters(("xla", True), ("graph", False))
-    def test_predict_follows_training_with_the_cache(self, jit_compile):
-        model = small_model("cayley")
-        model.compile(
-            optimizer=keras.optimizers.SGD(0.1),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            jit_compile=jit_compile,
-        )
-        x, y = training_data()
-        reference = keras.Sequential(model.layers)  # same layers, eager call
-        for _ in range(2):
-            model.fit(x, y, batch_size=8, epochs=1, verbose=0)
-            for _ in range(2):  # the second predict reads the cache
-                self.assertAllClose(
-                    model.predict(x, verbose=0),
-                    reference(x, training=True),
-                    atol=1e-5,
-                )
-
-    def test_predict_cache_under_mirrored_strategy(self):
-        import tensorflow as tf
-
-        strategy = tf.distribute.MirroredStrategy(
-            cross_device_ops=tf.distribute.ReductionToOneDevice()
-        )
-        self.assertEqual(strategy.num_replicas_in_sync, 2)
-        with strategy.scope():
-            model = small_model("gram_schmidt")
-            model.compile(
-                optimizer=keras.optimizers.SGD(0.1),
-                loss=keras.losses.SparseCategoricalCrossentropy(
-                    from_logits=True
-                ),
-            )
-        x, y = training_data()
-        model.fit(x, y, batch_size=8, epochs=1, verbose=0)
-        first = model.predict(x, batch_size=8, verbose=0)
-        self.assertAllClose(first, model(x, training=True), atol=1e-5)
-        model.fit(x, y, batch_size=8, epochs=1, verbose=0)
-        second = model.predict(x, batch_size=8, verbose=0)
-        self.assertAllClose(second, model(x, training=True), atol=1e-5)
-        self.assertGreater(np.abs(second - first).max(), 1e-4)
-
-    def test_inference_cache_is_not_saved(self):
-        model = small_model("gram_schmidt")
-        x, y = training_data()
-        model.predict(x, verbose=0)
-        restored = self.run_model_saving_test(model, x)
-        for layer in opt_layers(restored):
-            store = {}
-            layer.save_own_variables(store)
-            self.assertLen(store, 4)  # P, bias, log_gain, V
-
     def test_energy_changes_without_orthogonality(self):
         model = small_model("upt")
         model.compile(
@@ -233,7 +142,7 @@ class BaseOPTTest(test_case.TestCase):
             )
             self.assertEqual(
                 [v.path for v in layer.non_trainable_variables],
-                [layer.basis.path] + [v.path for v in layer._cache_variables],
+                [layer.basis.path],
             )
         bases = [np.asarray(l.basis) for l in layers]
         x, y = training_data()
@@ -302,7 +211,14 @@ class BaseOPTTest(test_case.TestCase):
         for layer in opt_layers(model):
             self.assertEqual(layer.rotation_parameter.dtype, "float32")
             self.assertEqual(layer.basis.dtype, "float32")
-            self.assertEqual(keras.backend.standardize_dtype(layer.kernel.dtype), "float32")
+            self.assertEqual(
+                keras.backend.standardize_dtype(layer.rotation.dtype), "float32"
+            )
+            # W is computed in float32, then cast to the compute dtype.
+            self.assertEqual(
+                keras.backend.standardize_dtype(layer.kernel.dtype),
+                compute_dtype,
+            )
             self.assertOrthonormal(layer.rotation, 1e-5)
             output = layer(np.ones((1,) + layer.input.shape[1:]))
             self.assertEqual(keras.backend.standardize_dtype(output.dtype), compute_dtype)
@@ -350,10 +266,7 @@ class BaseOPTTest(test_case.TestCase):
             layer.rotation = np.eye(5, dtype="float32")
         self.assertEqual(
             [v.name for v in layer.weights],
-            ["rotation_parameter", "bias", "log_gain", "basis"]
-            + [f"{name}_cache" for name in (
-                "rotation_parameter", "basis", "log_gain", "kernel")]
-            + ["kernel_cache_is_valid"],
+            ["rotation_parameter", "bias", "log_gain", "basis"],
         )
 
     def test_rotation_regularizer_by_keras_opt_name(self):

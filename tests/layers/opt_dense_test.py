@@ -17,11 +17,17 @@ class OPTDenseTest(test_case.TestCase):
         layer = keras_opt.layers.OPTDense(
             5, activation="relu", bias_initializer="random_normal"
         )
-        x = np.random.default_rng(0).standard_normal((3, 7)).astype("float32")
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((3, 7)).astype("float32")
+        layer.build((None, 7))
+        # Away from R = I and g = 1, where a wrong formula could still pass.
+        layer.rotation_parameter.assign(rng.standard_normal((7, 7)))
+        layer.log_gain.assign(rng.standard_normal(5))
         y = layer(x)
         p = np.asarray(layer.rotation_parameter, dtype=np.float64)
         basis = np.asarray(layer.basis, dtype=np.float64)
-        kernel = numpy_gram_schmidt(p) @ basis
+        gain = np.exp(np.asarray(layer.log_gain, dtype=np.float64))
+        kernel = numpy_gram_schmidt(p) @ basis * gain
         expected = np.maximum(x @ kernel + np.asarray(layer.bias), 0.0)
         self.assertAllClose(y, expected, atol=1e-5, rtol=1e-5)
         self.assertAllClose(layer.kernel, kernel, atol=1e-5, rtol=1e-5)
@@ -64,9 +70,14 @@ class OPTDenseTest(test_case.TestCase):
             keras_opt.layers.OPTDense(3).kernel
 
     def test_bad_input(self):
-        for units in (0, -2, 2.5, "3", True):
-            with self.assertRaisesRegex(ValueError, f"Received: units={units!r}"):
+        # The stock checks of keras.layers.Dense, then the OPT ones.
+        for units in (0, -2, 2.5, "3"):
+            with self.assertRaisesRegex(ValueError, f"Received: units={units}"):
                 keras_opt.layers.OPTDense(units)
+        with self.assertRaisesRegex(TypeError, "Use `basis_initializer`"):
+            keras_opt.layers.OPTDense(3, None, True, "ones")
+        with self.assertRaisesRegex(TypeError, "Received: lora_rank=2"):
+            keras_opt.layers.OPTDense(3, lora_rank=2)
         layer = keras_opt.layers.OPTDense(3)
         with self.assertRaisesRegex(ValueError, "last dimension.*known"):
             layer.build((None, None))

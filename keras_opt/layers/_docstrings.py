@@ -1,0 +1,69 @@
+"""The argument docs every OPT layer shares, written once."""
+
+import textwrap
+
+from keras_opt import orthogonalizers
+
+
+def _orthogonalizer_argument():
+    names = {}
+    for name, cls in orthogonalizers.ALIASES.items():
+        names.setdefault(cls, []).append(f'`"{name}"`')
+    choices = ", ".join(
+        f"{first} ({', '.join(aliases)})" if aliases else first
+        for first, *aliases in names.values()
+    )
+    return textwrap.fill(
+        f"orthogonalizer: How R is made from P. One of {choices}, a "
+        "`keras_opt.orthogonalizers.Orthogonalizer` or a callable P -> R. "
+        'Defaults to `"gram_schmidt"`.',
+        width=80,
+        initial_indent=" " * 8,
+        subsequent_indent=" " * 12,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ).lstrip()
+
+
+OPT_ARGUMENTS = f"""{_orthogonalizer_argument()}
+        basis_initializer: Initializer of V. Defaults to He-normal N(0, 2/d),
+            not truncated. Pass a seeded initializer for reproducible
+            neurons, or a non-zero mean for the paper's initial-energy
+            ablation.
+        rotation_initializer: Initializer of P. Defaults to the recipe's:
+            the map's identity point (P = I; P = 0 for `"cayley"`), or with
+            `recipe="official"` the official code's N(0, 1) (the identity
+            for `"ogd"`).
+        rotation_regularizer: Regularizer of P: a Keras regularizer, or a
+            `keras_opt.regularizers` name (such as `"srip"`), instance or
+            config. It is added to the orthogonalizer's own regularizer
+            (OR's `β‖P Pᵀ − I‖_F`), never replaces it.
+        use_gain: Whether the layer learns one gain per neuron,
+            `W = R·V·diag(g)` with g = exp(`log_gain`) starting at 1 (a gain
+            changes no angle between neurons). Defaults to the recipe's:
+            `True` for `"default"`, `False` for `"official"`.
+        trainable_basis: Whether V is trained too (the paper's FN ablation).
+        recipe: `"default"` or `"official"`, the preset of
+            `keras_opt.recipes`: where P starts, whether the layer learns a
+            gain, and whether every exact map takes first steps as large as
+            Gram–Schmidt's. `"official"` is the released code exactly.
+        subspace: S-OPT: the dimension p of the random coordinate subspace
+            of the fan-in that is rotated per episode, an int, or a float
+            fraction of d (`0.25` for d/4, rounded). `None` (the default)
+            for full OPT. See `keras_opt.layers.subspace`.
+        subspace_seed: Int seed of the subspace sampling. Defaults to one
+            drawn at construction (saved in the config)."""
+
+KERAS_ARGUMENTS = """activation, use_bias, bias_initializer, bias_regularizer,
+        activity_regularizer, bias_constraint, **kwargs: As in the stock
+            layer. Its kernel arguments (`kernel_initializer`,
+            `kernel_regularizer`, `kernel_constraint`, `lora_rank`) raise a
+            `TypeError` naming the OPT argument to use instead."""
+
+
+def with_opt_arguments(cls):
+    """Fills `{{opt_arguments}}` and `{{keras_arguments}}` in a docstring."""
+    cls.__doc__ = cls.__doc__.replace(
+        "{{opt_arguments}}", OPT_ARGUMENTS
+    ).replace("{{keras_arguments}}", KERAS_ARGUMENTS)
+    return cls

@@ -1,0 +1,137 @@
+"""Recipes: how an OPT layer starts and how its rotation is trained.
+
+A recipe is a preset of the choices that make an OPT layer learn, defined
+here once and read by the layers (`recipe=` of every OPT layer), by the
+networks of `keras_opt.models` and by the example scripts (`--recipe`):
+
+| | `"default"` | `"official"` (the released code) |
+|---|---|---|
+| P starts at | the map's identity point (R = I) | N(0, 1) (the identity for OGD) |
+| per-neuron gain `W = R·V·diag(g)` | yes (`use_gain=True`) | no |
+| first step of every exact map | moves R as far as Gram–Schmidt's | as the map's definition gives |
+| weight decay on P | none | the model's (`rotation_weight_decay`) |
+| OGD rotation learning rate | 0.2 × lr (StiefelSGD), 10 × lr (StiefelAdam) | the same |
+
+Why each choice is made, with the measurements, is in `docs/recipes.md`.
+
+Example:
+
+>>> recipe = keras_opt.recipes.get("official")
+>>> recipe.use_gain
+False
+"""
+
+import keras
+
+__all__ = ["DEFAULT", "OFFICIAL", "Recipe", "get", "names"]
+
+
+class Recipe:
+    """A preset of an OPT layer's start and of its rotation's training.
+
+    Args:
+        name: The recipe's name.
+        identity_start: Whether P starts at the orthogonalizer's identity
+            point (`rotation_initializer`) rather than at the official
+            code's start (`official_rotation_initializer`).
+        use_gain: Whether OPT layers learn one gain per neuron.
+        equal_first_step: Whether P enters the map as
+            `P₀ + c·(P − P₀)`, with P₀ the identity point and c the map's
+            `first_step_scale`, so that one gradient step from P₀ moves R
+            by the same amount for every exact map. `R = map(P)` otherwise.
+        decays_rotation: Whether a network's weight decay applies to P.
+        rotation_learning_rate_factors: The rotation learning rate of the
+            Stiefel optimizers (OGD) as a multiple of their learning rate,
+            by optimizer class name.
+    """
+
+    def __init__(
+        self,
+        name,
+        identity_start,
+        use_gain,
+        equal_first_step,
+        decays_rotation,
+        rotation_learning_rate_factors,
+    ):
+        self.name = name
+        self.identity_start = identity_start
+        self.use_gain = use_gain
+        self.equal_first_step = equal_first_step
+        self.decays_rotation = decays_rotation
+        self.rotation_learning_rate_factors = dict(
+            rotation_learning_rate_factors
+        )
+
+    def rotation_initializer(self, orthogonalizer):
+        """The initializer of P for `orthogonalizer` under this recipe."""
+        if self.identity_start:
+            return orthogonalizer.rotation_initializer
+        return orthogonalizer.official_rotation_initializer
+
+    def first_step_scale(self, orthogonalizer):
+        """The factor c of `P₀ + c·(P − P₀)` for `orthogonalizer`."""
+        if not self.equal_first_step:
+            return 1.0
+        return float(getattr(orthogonalizer, "first_step_scale", 1.0))
+
+    def rotation_regularizer(self, orthogonalizer, weight_decay):
+        """The regularizer of P for a network trained with `weight_decay`.
+
+        TF1's `l2_regularizer(wd)` (wd·‖P‖²/2), as the official code decays
+        P; `None` for Stiefel rotations, without decay, or when the recipe
+        does not decay P.
+        """
+        if (
+            weight_decay is None
+            or not self.decays_rotation
+            or orthogonalizer.is_stiefel
+        ):
+            return None
+        return keras.regularizers.L2(weight_decay / 2.0)
+
+    def rotation_learning_rate_factor(self, optimizer_class):
+        """The OGD rotation learning rate factor of a Stiefel optimizer."""
+        return self.rotation_learning_rate_factors[optimizer_class.__name__]
+
+    def __repr__(self):
+        return f"<Recipe {self.name!r}>"
+
+
+_OGD_FACTORS = {"StiefelSGD": 0.2, "StiefelAdam": 10.0}
+
+DEFAULT = Recipe(
+    "default",
+    identity_start=True,
+    use_gain=True,
+    equal_first_step=True,
+    decays_rotation=False,
+    rotation_learning_rate_factors=_OGD_FACTORS,
+)
+OFFICIAL = Recipe(
+    "official",
+    identity_start=False,
+    use_gain=False,
+    equal_first_step=False,
+    decays_rotation=True,
+    rotation_learning_rate_factors=_OGD_FACTORS,
+)
+_RECIPES = {recipe.name: recipe for recipe in (DEFAULT, OFFICIAL)}
+
+
+def names():
+    """The names of the recipes, `["default", "official"]`."""
+    return list(_RECIPES)
+
+
+def get(identifier):
+    """Returns a `Recipe` from its name (or the recipe itself)."""
+    if isinstance(identifier, Recipe):
+        return identifier
+    if isinstance(identifier, str) and identifier in _RECIPES:
+        return _RECIPES[identifier]
+    raise ValueError(
+        f"Invalid value for argument `recipe`. Expected one of {names()}. "
+        f"Received: recipe={identifier!r}"
+    )
+
