@@ -21,3 +21,20 @@ if keras.backend.backend() == "tensorflow":
         )
     except RuntimeError:
         pass
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "tensorflow_only: needs the TensorFlow backend"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if keras.backend.backend() == "tensorflow":
+        return
+    skip = __import__("pytest").mark.skip(
+        reason=f"TensorFlow only; backend is {keras.backend.backend()}"
+    )
+    for item in items:
+        if item.get_closest_marker("tensorflow_only"):
+            item.add_marker(skip)

@@ -6,7 +6,12 @@ import tempfile
 
 import keras
 import numpy as np
+import pytest
 from absl.testing import parameterized
+
+# Marks a test class or function that needs the TensorFlow backend
+# (`tf.distribute`, `tf.train.Checkpoint`, SavedModel); see conftest.py.
+tensorflow_only = pytest.mark.tensorflow_only
 
 
 class TestCase(parameterized.TestCase):
@@ -91,6 +96,37 @@ def gradient(function, x):
         import jax
 
         return np.asarray(jax.grad(function)(x))
+    raise NotImplementedError(f"No gradient helper for backend {backend}.")
+
+
+def trainable_gradients(model, x, training):
+    """Gradients of mean(model(x)²) for `model.trainable_variables`.
+
+    Numpy arrays, or `None` where the backend reports no gradient.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            outputs = keras.ops.cast(model(x, training=training), "float32")
+            loss = keras.ops.mean(keras.ops.square(outputs))
+        gradients = tape.gradient(loss, model.trainable_variables)
+        return [None if g is None else np.asarray(g) for g in gradients]
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        def loss(trainable):
+            outputs, _ = model.stateless_call(
+                trainable, non_trainable, x, training=training
+            )
+            return jnp.mean(jnp.square(outputs.astype("float32")))
+
+        trainable = [v.value for v in model.trainable_variables]
+        return [np.asarray(g) for g in jax.grad(loss)(trainable)]
     raise NotImplementedError(f"No gradient helper for backend {backend}.")
 
 
