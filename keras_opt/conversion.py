@@ -21,6 +21,7 @@ import keras
 from keras import ops
 
 from keras_opt import layers as opt_layers
+from keras_opt.layers import _arguments
 from keras_opt import linalg
 from keras_opt import orthogonalizers
 
@@ -33,14 +34,6 @@ _STOCK_BY_OPT = {
     opt_layers.OPTConv3D: keras.layers.Conv3D,
 }
 _OPT_BY_STOCK = {stock: opt for opt, stock in _STOCK_BY_OPT.items()}
-_DROPPED_KEYS = (
-    "kernel_initializer",
-    "kernel_regularizer",
-    "kernel_constraint",
-    "lora_rank",
-    "lora_alpha",
-    "quantization_config",
-)
 
 
 def fold(model):
@@ -165,7 +158,7 @@ def convert(model, orthogonalizer="gram_schmidt", layers=None):
                 UserWarning,
                 stacklevel=3,
             )
-        kwargs = {k: v for k, v in config.items() if k not in _DROPPED_KEYS}
+        kwargs = {k: v for k, v in config.items() if k not in _arguments.STOCK_KERNEL_CONFIG_KEYS}
         kwargs["orthogonalizer"] = orthogonalizers.deserialize(
             orthogonalizers.serialize(orthogonalizer)
         )

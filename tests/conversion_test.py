@@ -40,6 +40,21 @@ def _opt_model(orthogonalizer):
     return keras.Model(inputs, outputs)
 
 
+def _move_off_identity(model, seed=0):
+    """Moves every OPT layer's P, gain and bias off their starting values.
+
+    At R = I and g = 1, W = V: a fold that copied V would pass.
+    """
+    rng = np.random.default_rng(seed)
+    for layer in keras_opt.layers.opt_layers(model):
+        p = np.asarray(layer.rotation_parameter)
+        layer.rotation_parameter.assign(p + 0.3 * rng.standard_normal(p.shape))
+        layer.log_gain.assign(rng.standard_normal(layer.log_gain.shape))
+        if layer.bias is not None:
+            layer.bias.assign(rng.standard_normal(layer.bias.shape))
+    return model
+
+
 def _plain_model():
     inputs = keras.Input((8, 8, 2), name="image")
     x = keras.layers.Conv2D(4, 3, activation="relu", name="c1")(inputs)
@@ -60,7 +75,7 @@ def _all_layers(model):
 class FoldTest(test_case.TestCase):
     @parameterized.named_parameters(*[(name, name) for name in EXACT])
     def test_outputs_equal_and_no_opt_layer_left(self, orthogonalizer):
-        model = _opt_model(orthogonalizer)
+        model = _move_off_identity(_opt_model(orthogonalizer))
         x = np.random.default_rng(0).random((5, 8, 8, 2), dtype="float32")
         folded = keras_opt.fold(model)
         self.assertAllClose(
@@ -76,12 +91,16 @@ class FoldTest(test_case.TestCase):
 
     def test_folded_kernel_is_r_times_v(self):
         layer = keras_opt.layers.OPTDense(4, orthogonalizer="cayley")
-        model = keras.Sequential([keras.Input((7,)), layer])
+        model = _move_off_identity(
+            keras.Sequential([keras.Input((7,)), layer])
+        )
         folded = keras_opt.fold(model)
         rotation = np.asarray(layer.rotation, np.float64)
+        self.assertGreater(np.abs(rotation - np.eye(7)).max(), 0.1)
         basis = np.asarray(layer.basis, np.float64)
+        gain = np.exp(np.asarray(layer.log_gain, np.float64))
         self.assertAllClose(
-            folded.layers[0].kernel, rotation @ basis, atol=1e-6
+            folded.layers[0].kernel, rotation @ basis * gain, atol=1e-6
         )
         self.assertEqual(folded.layers[0].name, layer.name)
 
@@ -100,7 +119,7 @@ class FoldTest(test_case.TestCase):
             keras_opt.fold(net)
 
     def test_export_serves_without_keras_opt(self):
-        model = _opt_model("gram_schmidt")
+        model = _move_off_identity(_opt_model("gram_schmidt"))
         x = np.random.default_rng(1).random((3, 8, 8, 2), dtype="float32")
         expected = model.predict(x, verbose=0)
         export_dir = os.path.join(self.get_temp_dir(), "serving")

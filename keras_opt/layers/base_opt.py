@@ -1,6 +1,5 @@
 """The OPT kernel, W = R·V·diag(g), on Keras's own kernel seam."""
 
-import inspect
 import math
 
 import keras
@@ -10,17 +9,8 @@ from keras_opt import orthogonalizers
 from keras_opt import recipes
 from keras_opt import regularizers
 from keras_opt import variable_tags
+from keras_opt.layers import _arguments
 from keras_opt.layers import subspace as subspace_lib
-
-# Arguments of the stock layers that have no meaning for an OPT kernel, and
-# what to use instead.
-_KERNEL_ARGUMENTS = {
-    "kernel_initializer": "basis_initializer",
-    "kernel_regularizer": "rotation_regularizer",
-    "kernel_constraint": None,
-    "lora_rank": None,
-    "lora_alpha": None,
-}
 
 
 def default_basis_initializer(seed=None):
@@ -73,7 +63,7 @@ class BaseOPT:
         subspace_seed=None,
         **kwargs,
     ):
-        _check_stock_arguments(self, super().__init__, args, kwargs)
+        _arguments.check_stock_arguments(self, super().__init__, args, kwargs)
         super().__init__(*args, **kwargs)
         self.orthogonalizer = orthogonalizers.get(orthogonalizer)
         if self.orthogonalizer is None:
@@ -82,8 +72,8 @@ class BaseOPT:
                 f"{sorted(orthogonalizers.ALIASES)}, an Orthogonalizer or a "
                 "callable. Received: orthogonalizer=None"
             )
-        self.recipe = recipes.get(recipe).name
         recipe = recipes.get(recipe)
+        self.recipe = recipe.name
         self.use_gain = recipe.use_gain if use_gain is None else use_gain
         if not isinstance(self.use_gain, bool):
             raise TypeError(
@@ -264,7 +254,7 @@ class BaseOPT:
 
     def get_config(self):
         config = super().get_config()
-        for key in (*_KERNEL_ARGUMENTS, "quantization_config"):
+        for key in _arguments.STOCK_KERNEL_CONFIG_KEYS:
             config.pop(key, None)
         config.update(
             {
@@ -312,31 +302,3 @@ def _check_built(layer, name):
         raise AttributeError(
             f"You must build the layer before accessing `{name}`."
         )
-
-
-def _check_stock_arguments(layer, stock_init, args, kwargs):
-    """Rejects the stock arguments an OPT kernel has no use for."""
-    bound = inspect.signature(stock_init).bind_partial(*args, **kwargs)
-    arguments = dict(bound.arguments)
-    arguments.update(arguments.pop("kwargs", {}))
-    for argument, replacement in _KERNEL_ARGUMENTS.items():
-        if arguments.get(argument) is not None:
-            hint = (
-                f" Use `{replacement}` instead."
-                if replacement
-                else " It has no counterpart here."
-            )
-            raise TypeError(
-                f"{layer.__class__.__name__} has no argument `{argument}`: "
-                "its kernel is computed as W = R·V from a `rotation` and a "
-                f"fixed `basis`.{hint} Received: "
-                f"{argument}={arguments[argument]!r}"
-            )
-    for argument, default in (("quantization_config", None), ("groups", 1)):
-        if arguments.get(argument, default) != default:
-            raise ValueError(
-                f"Invalid value for argument `{argument}` of "
-                f"{layer.__class__.__name__}: OPT layers have no "
-                f"counterpart. Expected: {argument}={default!r}. "
-                f"Received: {argument}={arguments[argument]!r}"
-            )
