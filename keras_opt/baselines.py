@@ -1,7 +1,9 @@
 """The paper's baselines and OPT variants, built by name for comparisons.
 
-`get(name)` returns a `Baseline` that makes the hidden and classifier layers
-of one row of the paper's comparison table (Liu et al., CVPR 2021, Table 2):
+`get(name)` returns a `Baseline`, the one layer factory of keras_opt (the
+networks of `keras_opt.models` and the example scripts build their layers
+with it), which makes the hidden and classifier layers of one row of the
+paper's comparison table (Liu et al., CVPR 2021, Table 2):
 
 * `"baseline"`: plain layers, He-normal init, no regularizer;
 * `"orthogonal"`: plain layers, orthogonal init (gain √2);
@@ -20,6 +22,10 @@ hidden layers, 10 on the classifier) are the MHE code's for `s` in {0, 1, 2,
 a0}. `"srip"` regularizes every kernel, classifier included, as the PyTorch
 SRIP code does, and its `callbacks()` holds the `SRIPScheduler`. `"ogd"`
 needs `keras_opt.optimizers.StiefelSGD` (or another Stiefel optimizer).
+
+A `Baseline` can also apply a network's weight decay (the official
+wd·‖θ‖²/2 on plain kernels, and on P where the OPT `recipe` decays it), and
+S-OPT (`subspace=`) to every OPT layer but the one made with `first=True`.
 """
 
 import math
@@ -29,6 +35,7 @@ import keras
 from keras_opt import callbacks
 from keras_opt import layers
 from keras_opt import orthogonalizers
+from keras_opt import recipes
 from keras_opt import regularizers
 from keras_opt.layers.base_opt import default_basis_initializer
 
@@ -45,7 +52,16 @@ class Baseline:
     you build yourself, and add `callbacks()` to `fit`.
 
     Args:
-        name: One of `keras_opt.baselines.names()`.
+        name: One of `keras_opt.baselines.names()`, or an `Orthogonalizer`.
+        weight_decay: The L2 penalty wd·‖θ‖²/2 of the official code on plain
+            hidden and classifier kernels, and on the rotations P where the
+            recipe decays them (`keras_opt.recipes`). `None` for none. Not
+            combined with the regularized baselines (`"srip"`, `"mhe"`,
+            `"hs_mhe"`): use the optimizer's `weight_decay` with those.
+        recipe: The `recipe` of the OPT layers.
+        subspace: S-OPT: the `subspace` of every OPT layer except those made
+            with `first=True` (full OPT, P started at the identity, as the
+            first layer of the official S-OPT demo).
 
     Example:
 
@@ -55,10 +71,9 @@ class Baseline:
     >>> extra_callbacks = method.callbacks()
     """
 
-    def __init__(self, name):
-        if name in PLAIN_NAMES:
-            self.orthogonalizer = None
-        else:
+    def __init__(self, name, weight_decay=None, recipe="default", subspace=None):
+        self.orthogonalizer = None
+        if name not in PLAIN_NAMES:
             try:
                 self.orthogonalizer = orthogonalizers.get(name)
             except (TypeError, ValueError):
@@ -66,7 +81,23 @@ class Baseline:
                     "Invalid value for argument `name`. Expected one of "
                     f"{names()}. Received: name={name!r}"
                 ) from None
+        if weight_decay is not None and name in ("srip", "mhe", "hs_mhe"):
+            raise ValueError(
+                f"The baseline {name!r} regularizes its kernels already. "
+                "Expected: `weight_decay=None` (use the optimizer's "
+                f"`weight_decay`). Received: weight_decay={weight_decay!r}"
+            )
+        if subspace is not None and self.orthogonalizer is None:
+            raise ValueError(
+                "`subspace` needs OPT layers, but a plain baseline was "
+                f"asked for. Expected: an orthogonalizer name with `subspace`, "
+                f"or `subspace=None`. Received: name={name!r}, "
+                f"subspace={subspace!r}"
+            )
         self.name = name
+        self.weight_decay = weight_decay
+        self.recipe = recipes.get(recipe)
+        self.subspace = subspace
 
     @property
     def is_opt(self):
@@ -82,7 +113,7 @@ class Baseline:
         """
         kwargs = {
             "kernel_initializer": default_basis_initializer(),
-            "kernel_regularizer": None,
+            "kernel_regularizer": recipes.official_l2(self.weight_decay),
         }
         if self.name == "orthogonal":
             kwargs["kernel_initializer"] = keras.initializers.Orthogonal(
@@ -99,15 +130,36 @@ class Baseline:
                 )
         return kwargs
 
-    def dense(self, units, classifier=False, **kwargs):
+    def opt_kwargs(self, first=False):
+        """Keyword arguments of the OPT hidden layers (`first`: see Args)."""
+        kwargs = {
+            "orthogonalizer": orthogonalizers.deserialize(
+                orthogonalizers.serialize(self.orthogonalizer)
+            ),
+            "recipe": self.recipe.name,
+            "rotation_regularizer": self.recipe.rotation_regularizer(
+                self.orthogonalizer, self.weight_decay
+            ),
+        }
+        if self.subspace is not None:
+            if first:
+                kwargs["rotation_initializer"] = "identity"
+            else:
+                kwargs["subspace"] = self.subspace
+        return kwargs
+
+    def dense(self, units, classifier=False, first=False, **kwargs):
         """A Dense (or OPTDense for OPT methods, unless `classifier`) layer."""
         if self.is_opt and not classifier:
-            return layers.OPTDense(units, orthogonalizer=self.name, **kwargs)
+            return layers.OPTDense(units, **{**self.opt_kwargs(first), **kwargs})
         return keras.layers.Dense(
             units, **{**self.kernel_kwargs(classifier), **kwargs}
         )
 
-    def conv(self, rank, filters, kernel_size, classifier=False, **kwargs):
+    def conv(
+        self, rank, filters, kernel_size, classifier=False, first=False,
+        **kwargs,
+    ):
         """A Conv{rank}D (or OPTConv{rank}D) layer, `rank` in 1, 2, 3."""
         if rank not in (1, 2, 3):
             raise ValueError(
@@ -116,13 +168,11 @@ class Baseline:
             )
         if self.is_opt and not classifier:
             cls = getattr(layers, f"OPTConv{rank}D")
-            return cls(
-                filters, kernel_size, orthogonalizer=self.name, **kwargs
-            )
-        cls = getattr(keras.layers, f"Conv{rank}D")
-        return cls(
-            filters, kernel_size, **{**self.kernel_kwargs(classifier), **kwargs}
-        )
+            kwargs = {**self.opt_kwargs(first), **kwargs}
+        else:
+            cls = getattr(keras.layers, f"Conv{rank}D")
+            kwargs = {**self.kernel_kwargs(classifier), **kwargs}
+        return cls(filters, kernel_size, **kwargs)
 
     def conv1d(self, filters, kernel_size, **kwargs):
         return self.conv(1, filters, kernel_size, **kwargs)
@@ -148,8 +198,8 @@ def names():
     return list(PLAIN_NAMES) + sorted(orthogonalizers.ALIASES)
 
 
-def get(name):
-    """Returns the `Baseline` for `name`; see the module docstring."""
+def get(name, **kwargs):
+    """Returns the `Baseline` for `name` (and `Baseline`'s other args)."""
     if isinstance(name, Baseline):
         return name
-    return Baseline(name)
+    return Baseline(name, **kwargs)

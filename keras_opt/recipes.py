@@ -23,7 +23,7 @@ False
 
 import keras
 
-__all__ = ["DEFAULT", "OFFICIAL", "Recipe", "get", "names"]
+__all__ = ["DEFAULT", "OFFICIAL", "Recipe", "get", "names", "official_l2"]
 
 
 class Recipe:
@@ -82,13 +82,9 @@ class Recipe:
         P; `None` for Stiefel rotations, without decay, or when the recipe
         does not decay P.
         """
-        if (
-            weight_decay is None
-            or not self.decays_rotation
-            or orthogonalizer.is_stiefel
-        ):
+        if not self.decays_rotation or orthogonalizer.is_stiefel:
             return None
-        return keras.regularizers.L2(weight_decay / 2.0)
+        return official_l2(weight_decay)
 
     def rotation_learning_rate_factor(self, optimizer_class):
         """The OGD rotation learning rate factor of a Stiefel optimizer."""
@@ -117,6 +113,16 @@ OFFICIAL = Recipe(
     rotation_learning_rate_factors=_OGD_FACTORS,
 )
 _RECIPES = {recipe.name: recipe for recipe in (DEFAULT, OFFICIAL)}
+
+
+def official_l2(weight_decay):
+    """TF1's `l2_regularizer(wd)`, wd·‖θ‖²/2, as the official code decays.
+
+    `None` for `weight_decay=None`.
+    """
+    if weight_decay is None:
+        return None
+    return keras.regularizers.L2(weight_decay / 2.0)
 
 
 def names():

@@ -2,16 +2,39 @@
 
 import keras
 
-from keras_opt import layers
-from keras_opt import orthogonalizers
-from keras_opt.layers.base_opt import default_basis_initializer
+from keras_opt import baselines
+from keras_opt import recipes
 
 
-def l2(weight_decay):
-    """TF1's `l2_regularizer(wd)`, wd·‖θ‖²/2, as the official code decays."""
-    if weight_decay is None:
-        return None
-    return keras.regularizers.L2(weight_decay / 2.0)
+def layer_factory(orthogonalizer, subspace, weight_decay, recipe):
+    """The `keras_opt.baselines.Baseline` that makes a network's layers.
+
+    `orthogonalizer=None` makes the plain He-normal network.
+    """
+    return baselines.get(
+        "baseline" if orthogonalizer is None else orthogonalizer,
+        weight_decay=weight_decay,
+        recipe=recipe,
+        subspace=subspace,
+    )
+
+
+def hidden(factory, kind, *args, first=False, **kwargs):
+    """A hidden layer of a paper network: no bias, SAME padding for convs."""
+    if kind == "conv2d":
+        kwargs.setdefault("padding", "same")
+    return getattr(factory, kind)(*args, use_bias=False, first=first, **kwargs)
+
+
+def classifier(factory, num_classes, activation, name="score"):
+    """The plain classifier: He-normal, L2-decayed, no bias, never OPT."""
+    return factory.dense(
+        num_classes,
+        classifier=True,
+        activation=activation,
+        use_bias=False,
+        name=name,
+    )
 
 
 def rescale(x):
@@ -26,97 +49,7 @@ def batch_norm(weight_decay, name):
     return keras.layers.BatchNormalization(
         epsilon=1e-3,
         momentum=0.999,
-        beta_regularizer=l2(weight_decay),
-        gamma_regularizer=l2(weight_decay),
+        beta_regularizer=recipes.official_l2(weight_decay),
+        gamma_regularizer=recipes.official_l2(weight_decay),
         name=name,
     )
-
-
-class LayerMaker:
-    """Makes the hidden layers of one network: OPT, S-OPT or plain.
-
-    `orthogonalizer=None` makes plain He-normal layers; otherwise OPT layers
-    with that orthogonalizer, and with `subspace` (S-OPT) on every layer but
-    the first, which is always full OPT as in the official S-OPT demo. With
-    `subspace` set, the first layer's P also starts at the identity, as
-    there. Rotations of Stiefel orthogonalizers (OGD) are never decayed.
-    """
-
-    def __init__(self, orthogonalizer, subspace, weight_decay, recipe):
-        if orthogonalizer is not None:
-            orthogonalizer = orthogonalizers.get(orthogonalizer)
-        if subspace is not None and orthogonalizer is None:
-            raise ValueError(
-                "`subspace` needs OPT layers, but `orthogonalizer=None` "
-                "builds the plain baseline. Expected: an orthogonalizer "
-                "with `subspace`, or `subspace=None`. Received: "
-                f"orthogonalizer=None, subspace={subspace!r}"
-            )
-        self.orthogonalizer = orthogonalizer
-        self.subspace = subspace
-        self.weight_decay = weight_decay
-        self.recipe = recipe
-        self._first = True
-
-    def _opt_kwargs(self):
-        kwargs = {
-            "orthogonalizer": self.orthogonalizer,
-            "recipe": self.recipe,
-        }
-        if not self.orthogonalizer.is_stiefel:
-            kwargs["rotation_regularizer"] = l2(self.weight_decay)
-        if self.subspace is not None:
-            if self._first:
-                kwargs["rotation_initializer"] = "identity"
-            else:
-                kwargs["subspace"] = self.subspace
-        self._first = False
-        return kwargs
-
-    def conv2d(
-        self, filters, kernel_size, strides=1, padding="same", name=None
-    ):
-        if self.orthogonalizer is None:
-            return keras.layers.Conv2D(
-                filters,
-                kernel_size,
-                strides=strides,
-                padding=padding,
-                use_bias=False,
-                kernel_initializer=default_basis_initializer(),
-                kernel_regularizer=l2(self.weight_decay),
-                name=name,
-            )
-        return layers.OPTConv2D(
-            filters,
-            kernel_size,
-            strides=strides,
-            padding=padding,
-            use_bias=False,
-            name=name,
-            **self._opt_kwargs(),
-        )
-
-    def dense(self, units, name=None):
-        if self.orthogonalizer is None:
-            return keras.layers.Dense(
-                units,
-                use_bias=False,
-                kernel_initializer=default_basis_initializer(),
-                kernel_regularizer=l2(self.weight_decay),
-                name=name,
-            )
-        return layers.OPTDense(
-            units, use_bias=False, name=name, **self._opt_kwargs()
-        )
-
-    def classifier(self, num_classes, activation, name="score"):
-        """The plain classifier: He-normal, L2-decayed, no bias, never OPT."""
-        return keras.layers.Dense(
-            num_classes,
-            activation=activation,
-            use_bias=False,
-            kernel_initializer=default_basis_initializer(),
-            kernel_regularizer=l2(self.weight_decay),
-            name=name,
-        )

@@ -60,22 +60,31 @@ def _cnn(
     input_shape,
     classifier_activation,
 ):
-    maker = _blocks.LayerMaker(
+    factory = _blocks.layer_factory(
         orthogonalizer, subspace, weight_decay, recipe
     )
     inputs = keras.Input(input_shape, name="image")
     x = _blocks.rescale(inputs)
     for stage, width in enumerate(widths, start=1):
         for index in range(depth):
-            x = maker.conv2d(width, 3, name=f"conv{stage}_{index}")(x)
+            x = _blocks.hidden(
+                factory,
+                "conv2d",
+                width,
+                3,
+                first=stage == 1 and index == 0,
+                name=f"conv{stage}_{index}",
+            )(x)
             x = _blocks.batch_norm(weight_decay, f"conv{stage}_{index}_bn")(x)
             x = keras.layers.ReLU(name=f"conv{stage}_{index}_relu")(x)
         x = keras.layers.MaxPooling2D(2, padding="same", name=f"pool{stage}")(
             x
         )
-    x = maker.conv2d(widths[-1], 4, padding="valid", name="fc6")(x)
+    x = _blocks.hidden(
+        factory, "conv2d", widths[-1], 4, padding="valid", name="fc6"
+    )(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    outputs = maker.classifier(num_classes, classifier_activation)(x)
+    outputs = _blocks.classifier(factory, num_classes, classifier_activation)(x)
     return keras.Model(inputs, outputs, name=name)
 
 

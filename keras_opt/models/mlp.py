@@ -52,15 +52,17 @@ def mlp(
     >>> keras_opt.models.paper_parameter_count(model)
     342136
     """
-    maker = _blocks.LayerMaker(
+    factory = _blocks.layer_factory(
         orthogonalizer, subspace, weight_decay, recipe
     )
     inputs = keras.Input(input_shape, name="image")
     x = keras.layers.Flatten(name="flatten")(inputs)
     x = _blocks.rescale(x)
     for index, units in enumerate(hidden_units, start=1):
-        x = maker.dense(units, name=f"dense{index}")(x)
+        x = _blocks.hidden(
+            factory, "dense", units, first=index == 1, name=f"dense{index}"
+        )(x)
         x = _blocks.batch_norm(weight_decay, f"dense{index}_bn")(x)
         x = keras.layers.ReLU(name=f"dense{index}_relu")(x)
-    outputs = maker.classifier(num_classes, classifier_activation)(x)
+    outputs = _blocks.classifier(factory, num_classes, classifier_activation)(x)
     return keras.Model(inputs, outputs, name=name)

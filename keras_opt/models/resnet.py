@@ -67,28 +67,33 @@ def _resnet(
     input_shape,
     classifier_activation,
 ):
-    maker = _blocks.LayerMaker(
+    factory = _blocks.layer_factory(
         orthogonalizer, subspace, weight_decay, recipe
     )
     inputs = keras.Input(input_shape, name="image")
     x = _blocks.rescale(inputs)
-    x = maker.conv2d(16, 3, name="conv1")(x)
+    x = _blocks.hidden(factory, "conv2d", 16, 3, first=True, name="conv1")(x)
     x = _blocks.batch_norm(weight_decay, "conv1_bn")(x)
     x = keras.layers.ReLU(name="conv1_relu")(x)
     for stage, filters in enumerate((16, 32, 64), start=2):
         for block in range(blocks):
             prefix = f"conv{stage}_block{block + 1}"
             strides = 2 if stage > 2 and block == 0 else 1
-            y = maker.conv2d(filters, 3, strides, name=f"{prefix}_1_conv")(x)
+            y = _blocks.hidden(
+                factory, "conv2d", filters, 3, strides=strides,
+                name=f"{prefix}_1_conv",
+            )(x)
             y = _blocks.batch_norm(weight_decay, f"{prefix}_1_bn")(y)
             y = keras.layers.ReLU(name=f"{prefix}_1_relu")(y)
-            y = maker.conv2d(filters, 3, name=f"{prefix}_2_conv")(y)
+            y = _blocks.hidden(
+                factory, "conv2d", filters, 3, name=f"{prefix}_2_conv"
+            )(y)
             y = _blocks.batch_norm(weight_decay, f"{prefix}_2_bn")(y)
             shortcut = _shortcut(x, filters, f"{prefix}_shortcut")
             x = keras.layers.Add(name=f"{prefix}_add")([shortcut, y])
             x = keras.layers.ReLU(name=f"{prefix}_out")(x)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = maker.classifier(num_classes, classifier_activation)(x)
+    outputs = _blocks.classifier(factory, num_classes, classifier_activation)(x)
     return keras.Model(inputs, outputs, name=name)
 
 
