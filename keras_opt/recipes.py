@@ -75,6 +75,18 @@ class Recipe:
             return 1.0
         return float(getattr(orthogonalizer, "first_step_scale", 1.0))
 
+    def map_input(self, orthogonalizer, p):
+        """P as `orthogonalizer` takes it: `P₀ + c·(P − P₀)`, c its scale.
+
+        c is the map's `first_step_scale` under `equal_first_step`, else 1
+        (and P is returned as is).
+        """
+        scale = self.first_step_scale(orthogonalizer)
+        if scale == 1.0:
+            return p
+        start = orthogonalizer.rotation_initializer(p.shape, p.dtype)
+        return start + keras.ops.cast(scale, p.dtype) * (p - start)
+
     def rotation_regularizer(self, orthogonalizer, weight_decay):
         """The regularizer of P for a network trained with `weight_decay`.
 

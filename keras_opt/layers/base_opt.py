@@ -98,7 +98,7 @@ class BaseOPT:
             subspace, subspace_seed, trainable_basis
         )
         self.subspace_size = None
-        self._first_step_scale = recipe.first_step_scale(self.orthogonalizer)
+        self._recipe = recipe
         self.supports_jit = self.orthogonalizer.supports_jit
 
     def build(self, input_shape):
@@ -176,16 +176,9 @@ class BaseOPT:
             )
 
     def _map_input(self):
-        """P as the map takes it: `P₀ + c·(P − P₀)` under the default recipe.
-
-        See `keras_opt.recipes` (`equal_first_step`); c = 1 gives P.
-        """
+        """P as the map takes it; see `keras_opt.recipes.Recipe.map_input`."""
         p = ops.convert_to_tensor(self.rotation_parameter)
-        scale = self._first_step_scale
-        if scale == 1.0:
-            return p
-        start = self.orthogonalizer.rotation_initializer(p.shape, p.dtype)
-        return start + ops.cast(scale, p.dtype) * (p - start)
+        return self._recipe.map_input(self.orthogonalizer, p)
 
     @property
     def rotation(self):

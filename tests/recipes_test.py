@@ -1,0 +1,95 @@
+"""The recipes, and the first-step property of the default recipe."""
+
+import keras
+import numpy as np
+from absl.testing import absltest
+from absl.testing import parameterized
+
+import keras_opt
+from keras_opt import orthogonalizers
+from keras_opt import recipes
+from tests import test_case
+
+EXACT = sorted(
+    {cls for cls in orthogonalizers.ALIASES.values() if cls.is_exact},
+    key=lambda cls: cls.__name__,
+)
+
+
+def first_step(orthogonalizer, recipe, d=64, learning_rate=1e-3, seed=0):
+    """‖ΔR‖_F after one SGD step from the start on a fixed gradient of R."""
+    layer = keras_opt.layers.OPTDense(
+        4, orthogonalizer=orthogonalizer, recipe=recipe
+    )
+    layer.build((None, d))
+    if recipe == "official":
+        identity = orthogonalizer.rotation_initializer((d, d), "float32")
+        layer.rotation_parameter.assign(identity)
+    gradient_of_r = np.random.default_rng(seed).standard_normal((d, d))
+    before = np.asarray(layer.rotation, np.float64)
+    gradient = test_case.gradient(
+        lambda p: _pairing(layer, p, gradient_of_r),
+        np.asarray(layer.rotation_parameter),
+    )
+    layer.rotation_parameter.assign(
+        np.asarray(layer.rotation_parameter) - learning_rate * gradient
+    )
+    return np.linalg.norm(np.asarray(layer.rotation, np.float64) - before)
+
+
+def _pairing(layer, p, gradient_of_r):
+    """⟨G, R(P)⟩ through the layer's map and recipe, P a tensor."""
+    recipe = recipes.get(layer.recipe)
+    rotation = layer.orthogonalizer(recipe.map_input(layer.orthogonalizer, p))
+    return keras.ops.sum(rotation * keras.ops.cast(gradient_of_r, p.dtype))
+
+
+class RecipesTest(test_case.TestCase):
+    @parameterized.named_parameters((cls.__name__, cls) for cls in EXACT)
+    def test_first_step_moves_r_as_far_as_gram_schmidt(self, cls):
+        reference = first_step(orthogonalizers.GramSchmidt(), "default")
+        self.assertAllClose(
+            first_step(cls(), "default"), reference, rtol=0.1, atol=0.0
+        )
+
+    def test_official_recipe_keeps_the_maps_own_steps(self):
+        steps = {
+            cls.__name__: first_step(cls(), "official") for cls in EXACT
+        }
+        gram_schmidt = steps["GramSchmidt"]
+        self.assertAllClose(steps["Householder"], gram_schmidt, rtol=0.1)
+        self.assertAllClose(steps["Cayley"], 4 * gram_schmidt, rtol=0.1)
+        self.assertAllClose(steps["Lowdin"], gram_schmidt / 2, rtol=0.1)
+
+    def test_layers_take_the_recipe(self):
+        official = keras_opt.layers.OPTDense(3, recipe="official")
+        self.assertFalse(official.use_gain)
+        self.assertIsInstance(
+            official.rotation_initializer, keras.initializers.RandomNormal
+        )
+        default = keras_opt.layers.OPTDense(3, orthogonalizer="cayley")
+        self.assertTrue(default.use_gain)
+        self.assertIsInstance(
+            default.rotation_initializer, keras.initializers.Zeros
+        )
+        explicit = keras_opt.layers.OPTDense(3, use_gain=False)
+        explicit.build((None, 4))
+        self.assertIsNone(explicit.log_gain)
+        self.assertEqual(explicit.get_config()["use_gain"], False)
+
+    def test_rotation_regularizer_by_recipe(self):
+        gs = orthogonalizers.get("gs")
+        self.assertIsNone(recipes.DEFAULT.rotation_regularizer(gs, 5e-4))
+        l2 = recipes.OFFICIAL.rotation_regularizer(gs, 5e-4)
+        self.assertAllClose(l2.l2, 2.5e-4)
+        self.assertIsNone(
+            recipes.OFFICIAL.rotation_regularizer(orthogonalizers.get("ogd"), 5e-4)
+        )
+
+    def test_unknown_recipe(self):
+        with self.assertRaisesRegex(ValueError, r"\['default', 'official'\]"):
+            keras_opt.layers.OPTDense(3, recipe="fast")
+
+
+if __name__ == "__main__":
+    absltest.main()
