@@ -304,9 +304,13 @@ class BaseOPTTest(test_case.TestCase):
             os.path.join(TESTDATA, "legacy_v0_1.keras")
         )
         x = np.load(os.path.join(TESTDATA, "legacy_v0_1_inputs.npy"))
-        self.assertAllEqual(
+        # Outputs computed on another machine: equal up to float32 rounding
+        # (another CPU's kernels sum in another order), not bit for bit.
+        self.assertAllClose(
             model.predict(x, verbose=0),
             np.load(os.path.join(TESTDATA, "legacy_v0_1_outputs.npy")),
+            atol=1e-5,
+            rtol=1e-5,
         )
         self.assertAllClose(
             [float(loss) for loss in model.losses],
