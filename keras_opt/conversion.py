@@ -168,28 +168,30 @@ def convert(model, orthogonalizer="gram_schmidt", layers=None):
 
     converted = _clone(model, clone)
     for old, new, is_converted in pairs:
-        if not is_converted:
+        if is_converted:
+            _move_kernel_to_basis(old, new)
+        else:
             new.set_weights(old.get_weights())
-            continue
-        kernel = ops.convert_to_tensor(old.kernel, "float32")
-        kernel = ops.reshape(kernel, (-1, kernel.shape[-1]))
-        rotation = new.rotation
-        error = float(
-            ops.convert_to_numpy(linalg.orthogonality_error(rotation))
-        )
-        if not error <= 1e-5:
-            raise ValueError(
-                f"Cannot convert layer '{old.name}': the orthogonalizer's "
-                "rotation at its starting point is not orthogonal, so the "
-                "outputs would change. Expected max|RᵀR − I| <= 1e-5. "
-                f"Received: {error:.3g} for orthogonalizer="
-                f"{new.orthogonalizer!r}"
-            )
-        basis = ops.matmul(ops.transpose(rotation), kernel)
-        new.basis.assign(ops.cast(basis, new.basis.dtype))
-        if old.use_bias:
-            new.bias.assign(ops.convert_to_tensor(old.bias))
     return converted
+
+
+def _move_kernel_to_basis(old, new):
+    """Sets V = R₀ᵀ·W (and the bias), so that `new` computes what `old` does."""
+    kernel = ops.convert_to_tensor(old.kernel, "float32")
+    kernel = ops.reshape(kernel, (-1, kernel.shape[-1]))
+    rotation = new.rotation
+    error = float(ops.convert_to_numpy(linalg.orthogonality_error(rotation)))
+    if not error <= 1e-5:
+        raise ValueError(
+            f"Cannot convert layer '{old.name}': the orthogonalizer's "
+            "rotation at its starting point is not orthogonal, so the "
+            "outputs would change. Expected max|RᵀR − I| <= 1e-5. "
+            f"Received: {error:.3g} for orthogonalizer={new.orthogonalizer!r}"
+        )
+    basis = ops.matmul(ops.transpose(rotation), kernel)
+    new.basis.assign(ops.cast(basis, new.basis.dtype))
+    if old.use_bias:
+        new.bias.assign(ops.convert_to_tensor(old.bias))
 
 
 def _selector(model, layers):
