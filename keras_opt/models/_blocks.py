@@ -6,6 +6,57 @@ from keras_opt import baselines
 from keras_opt import recipes
 
 
+# The Args every network builder shares, after `num_classes`.
+ARGUMENTS_DOC = """orthogonalizer: The orthogonalizer of the OPT layers (a name from
+            `keras_opt.orthogonalizers`, e.g. `"gram_schmidt"`, `"ogd"`), or
+            `None` for the plain baseline with He-normal N(0, 2/d) kernels.
+        subspace: S-OPT: the dimension p of the rotated subspace of every
+            OPT layer but the first (which stays full OPT), as an int or a
+            float fraction of d (`0.25` is the paper's d/4). `None` for full
+            OPT.
+        weight_decay: The official L2 penalty wd·‖θ‖²/2 on the rotations P
+            (not on OGD's), the BN γ and β and the classifier (the plain
+            kernels for the baseline); the paper's CIFAR recipe uses 5e-4.
+            `None` for none.
+        recipe: The OPT layers' `recipe` (`keras_opt.recipes`): `"official"`
+            (the default here: the paper's layers, no gains, its parameter
+            counts) or `"default"` (keras_opt's, with a gain per neuron)."""
+
+
+def image_network(name, build, doc, **fixed):
+    """A public builder `name(num_classes=100, ...)` of a CIFAR network.
+
+    It calls `build(factory, num_classes, weight_decay, input_shape,
+    classifier_activation, name, **fixed)` with the `Baseline` that makes
+    the layers; `doc` becomes its docstring.
+    """
+
+    def builder(
+        num_classes=100,
+        orthogonalizer="gram_schmidt",
+        subspace=None,
+        weight_decay=None,
+        recipe="official",
+        input_shape=(32, 32, 3),
+        classifier_activation=None,
+        name=name,
+    ):
+        factory = layer_factory(orthogonalizer, subspace, weight_decay, recipe)
+        return build(
+            factory,
+            num_classes,
+            weight_decay,
+            input_shape,
+            classifier_activation,
+            name,
+            **fixed,
+        )
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = doc.replace("{arguments}", ARGUMENTS_DOC)
+    return builder
+
+
 def layer_factory(orthogonalizer, subspace, weight_decay, recipe):
     """The `keras_opt.baselines.Baseline` that makes a network's layers.
 

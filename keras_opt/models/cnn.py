@@ -20,19 +20,7 @@ _CNN_DOC = """Builds {title}, {description}
 
     Args:
         num_classes: Number of classes (logits).
-        orthogonalizer: The orthogonalizer of the OPT layers (a name from
-            `keras_opt.orthogonalizers`, e.g. `"gram_schmidt"`, `"ogd"`), or
-            `None` for the plain baseline.
-        subspace: S-OPT: the dimension p of the rotated subspace of every
-            OPT layer but the first (which stays full OPT), as an int or a
-            float fraction of d (`0.25` is the paper's d/4). `None` for full
-            OPT.
-        weight_decay: The official L2 penalty wd·‖θ‖²/2 on the rotations P
-            (not on OGD's), the BN γ and β and the classifier (the plain
-            kernels for the baseline); the recipe uses 5e-4. `None` for none.
-        recipe: The OPT layers' `recipe`: `"official"` (the default here:
-            the paper's layers, no gains, its parameter counts) or
-            `"default"` (keras_opt's, with a learned gain per neuron).
+        {arguments}
         input_shape: Shape of one input image, channels last.
         classifier_activation: Activation of `score`; `None` returns logits.
         name: Name of the model.
@@ -49,20 +37,15 @@ _CNN_DOC = """Builds {title}, {description}
 
 
 def _cnn(
+    factory,
+    num_classes,
+    weight_decay,
+    input_shape,
+    classifier_activation,
     name,
     widths,
     depth,
-    num_classes,
-    orthogonalizer,
-    subspace,
-    weight_decay,
-    recipe,
-    input_shape,
-    classifier_activation,
 ):
-    factory = _blocks.layer_factory(
-        orthogonalizer, subspace, weight_decay, recipe
-    )
     inputs = keras.Input(input_shape, name="image")
     x = _blocks.rescale(inputs)
     for stage, width in enumerate(widths, start=1):
@@ -88,98 +71,47 @@ def _cnn(
     return keras.Model(inputs, outputs, name=name)
 
 
-def cnn6(
-    num_classes=100,
-    orthogonalizer="gram_schmidt",
-    subspace=None,
-    weight_decay=None,
-    recipe="official",
-    input_shape=(32, 32, 3),
-    classifier_activation=None,
-    name="cnn6",
-):
-    return _cnn(
-        name,
-        (64, 64, 64),
-        2,
-        num_classes,
-        orthogonalizer,
-        subspace,
-        weight_decay,
-        recipe,
-        input_shape,
-        classifier_activation,
-    )
-
-
-def cnn9(
-    num_classes=100,
-    orthogonalizer="gram_schmidt",
-    subspace=None,
-    weight_decay=None,
-    recipe="official",
-    input_shape=(32, 32, 3),
-    classifier_activation=None,
-    name="cnn9",
-):
-    return _cnn(
-        name,
-        (64, 64, 64),
-        3,
-        num_classes,
-        orthogonalizer,
-        subspace,
-        weight_decay,
-        recipe,
-        input_shape,
-        classifier_activation,
-    )
-
-
-def wide_cnn9(
-    num_classes=100,
-    orthogonalizer="gram_schmidt",
-    subspace=None,
-    weight_decay=None,
-    recipe="official",
-    input_shape=(32, 32, 3),
-    classifier_activation=None,
-    name="wide_cnn9",
-):
-    return _cnn(
-        name,
-        (64, 128, 256),
-        3,
-        num_classes,
-        orthogonalizer,
-        subspace,
-        weight_decay,
-        recipe,
-        input_shape,
-        classifier_activation,
-    )
-
-
-cnn6.__doc__ = _CNN_DOC.format(
-    title="CNN-6",
-    description="the network of the official CIFAR-100 demo.",
-    depth="two",
-    function="cnn6",
-    count="1358527",
+cnn6 = _blocks.image_network(
+    "cnn6",
+    _cnn,
+    _CNN_DOC.format(
+        title="CNN-6",
+        description="the network of the official CIFAR-100 demo.",
+        depth="two",
+        function="cnn6",
+        count="1358527",
+        arguments="{arguments}",
+    ),
+    widths=(64, 64, 64),
+    depth=2,
 )
-cnn9.__doc__ = _CNN_DOC.format(
-    title="CNN-9",
-    description="CNN-6 with three convolutions per stage.\n\n    The paper "
-    "gives no CNN-9 definition or count; this is the most likely reading "
-    "(64 channels throughout, `opt_reference.md` §7.2).",
-    depth="three",
-    function="cnn9",
-    count="1855327",
+cnn9 = _blocks.image_network(
+    "cnn9",
+    _cnn,
+    _CNN_DOC.format(
+        title="CNN-9",
+        description="CNN-6 with three convolutions per stage.\n\n    The "
+        "paper gives no CNN-9 definition or count; this is the most likely "
+        "reading (64 channels throughout, `opt_reference.md` §7.2).",
+        depth="three",
+        function="cnn9",
+        count="1855327",
+        arguments="{arguments}",
+    ),
+    widths=(64, 64, 64),
+    depth=3,
 )
-wide_cnn9.__doc__ = _CNN_DOC.format(
-    title="Wide CNN-9",
-    description="the MHE repository's CIFAR network (64/128/256 channels).",
-    depth="three",
-    function="wide_cnn9",
-    count="16204351",
+wide_cnn9 = _blocks.image_network(
+    "wide_cnn9",
+    _cnn,
+    _CNN_DOC.format(
+        title="Wide CNN-9",
+        description="the MHE repository's CIFAR network (64/128/256 channels).",
+        depth="three",
+        function="wide_cnn9",
+        count="16204351",
+        arguments="{arguments}",
+    ),
+    widths=(64, 128, 256),
+    depth=3,
 )

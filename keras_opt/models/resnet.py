@@ -22,17 +22,7 @@ _RESNET_DOC = """Builds the CIFAR {title} of He et al. (2016) with OPT layers.
 
     Args:
         num_classes: Number of classes (logits).
-        orthogonalizer: The orthogonalizer of the OPT layers, or `None` for
-            the plain baseline with He-normal kernels.
-        subspace: S-OPT: the dimension p of the rotated subspace of every
-            OPT layer but the first, an int or a float fraction of d.
-            `None` for full OPT.
-        weight_decay: The official L2 penalty wd·‖θ‖²/2 on the rotations P
-            (not on OGD's), the BN γ and β and the classifier (the plain
-            kernels for the baseline). `None` for none.
-        recipe: The OPT layers' `recipe`: `"official"` (the default here:
-            the paper's layers, no gains, its parameter counts) or
-            `"default"` (keras_opt's, with a learned gain per neuron).
+        {arguments}
         input_shape: Shape of one input image, channels last.
         classifier_activation: Activation of `score`; `None` returns logits.
         name: Name of the model.
@@ -57,19 +47,14 @@ def _shortcut(x, filters, name):
 
 
 def _resnet(
-    name,
-    blocks,
+    factory,
     num_classes,
-    orthogonalizer,
-    subspace,
     weight_decay,
-    recipe,
     input_shape,
     classifier_activation,
+    name,
+    blocks,
 ):
-    factory = _blocks.layer_factory(
-        orthogonalizer, subspace, weight_decay, recipe
-    )
     inputs = keras.Input(input_shape, name="image")
     x = _blocks.rescale(inputs)
     x = _blocks.hidden(factory, "conv2d", 16, 3, first=True, name="conv1")(x)
@@ -97,55 +82,27 @@ def _resnet(
     return keras.Model(inputs, outputs, name=name)
 
 
-def resnet20(
-    num_classes=100,
-    orthogonalizer="gram_schmidt",
-    subspace=None,
-    weight_decay=None,
-    recipe="official",
-    input_shape=(32, 32, 3),
-    classifier_activation=None,
-    name="resnet20",
-):
-    return _resnet(
-        name,
-        3,
-        num_classes,
-        orthogonalizer,
-        subspace,
-        weight_decay,
-        recipe,
-        input_shape,
-        classifier_activation,
-    )
-
-
-def resnet32(
-    num_classes=100,
-    orthogonalizer="gram_schmidt",
-    subspace=None,
-    weight_decay=None,
-    recipe="official",
-    input_shape=(32, 32, 3),
-    classifier_activation=None,
-    name="resnet32",
-):
-    return _resnet(
-        name,
-        5,
-        num_classes,
-        orthogonalizer,
-        subspace,
-        weight_decay,
-        recipe,
-        input_shape,
-        classifier_activation,
-    )
-
-
-resnet20.__doc__ = _RESNET_DOC.format(
-    title="ResNet-20", blocks="three", function="resnet20", count="1154791"
+resnet20 = _blocks.image_network(
+    "resnet20",
+    _resnet,
+    _RESNET_DOC.format(
+        title="ResNet-20",
+        blocks="three",
+        function="resnet20",
+        count="1154791",
+        arguments="{arguments}",
+    ),
+    blocks=3,
 )
-resnet32.__doc__ = _RESNET_DOC.format(
-    title="ResNet-32", blocks="five", function="resnet32", count="2023687"
+resnet32 = _blocks.image_network(
+    "resnet32",
+    _resnet,
+    _RESNET_DOC.format(
+        title="ResNet-32",
+        blocks="five",
+        function="resnet32",
+        count="2023687",
+        arguments="{arguments}",
+    ),
+    blocks=5,
 )
