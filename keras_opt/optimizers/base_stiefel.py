@@ -12,6 +12,9 @@ from keras_opt import variable_tags
 from keras_opt._validation import check_number
 
 RETRACTIONS = ("cayley", "qr")
+# Slots of a Stiefel variable that a fresh build does not set to zero, by
+# role: the drift estimate starts "unknown".
+_INITIAL_SLOT_VALUES = {"drift": 1.0}
 
 base_stiefel_keyword_args = """rotation_learning_rate: A float, a
             `keras.optimizers.schedules.LearningRateSchedule` instance, or
@@ -225,8 +228,40 @@ class StiefelOptimizerMixin:
             # Starting at 1 ("unknown") re-orthonormalizes X at the first
             # step, so a variable that starts off the manifold is fixed too.
             self._stiefel_drifts[index] = self._add_scalar_slot(
-                variable, "drift", initializer="ones"
+                variable,
+                "drift",
+                initializer=keras.initializers.Constant(
+                    _INITIAL_SLOT_VALUES["drift"]
+                ),
             )
+
+    def reset_stiefel_slots(self, variables):
+        """Resets the slots of the Stiefel variables among `variables`.
+
+        Each slot gets the value a fresh build gives it: zero for the
+        momentum and the subclass's moments, 1 ("unknown") for the drift
+        estimate, so that the next step re-orthonormalizes X, as the first
+        step of a fresh optimizer does. The slots are found by the
+        variable's index. Other variables, and the stock slots of Stiefel
+        variables (`use_ema`, gradient accumulation), are left to
+        `keras_opt.optimizers.reset_slots`, which calls this method.
+
+        Args:
+            variables: Variables this optimizer was built with.
+
+        Returns:
+            The list of the slot variables that were reset.
+        """
+        reset = []
+        for variable in variables:
+            index = self._get_variable_index(variable)
+            if not self._stiefel_roles[index]:
+                continue
+            for key, slot in self._stiefel_slots(index).items():
+                value = _INITIAL_SLOT_VALUES.get(key, 0.0)
+                slot.assign(ops.full(slot.shape, value, dtype=slot.dtype))
+                reset.append(slot)
+        return reset
 
     def _add_stiefel_moment_slots(self, variable, index):
         """Makes the subclass's extra slots of a Stiefel variable."""
