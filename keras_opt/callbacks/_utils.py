@@ -2,45 +2,17 @@
 
 import keras
 
+from keras_opt import layers
 from keras_opt._validation import check_number
-from keras_opt.layers import BaseOPT
 
 UPDATE_FREQS = ("epoch", "batch")
-
-
-def iter_layers(model):
-    """Yields the layers of `model`, depth first, once each.
-
-    Walks the public `layers` of models nested in `model` (Sequential or
-    functional models used as layers, subclassed models); the sublayers of
-    a plain `keras.layers.Layer` are not listed by any public API and are
-    not visited.
-    """
-    seen = set()
-    stack = list(reversed(model.layers))
-    while stack:
-        layer = stack.pop()
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        yield layer
-        stack.extend(reversed(getattr(layer, "layers", None) or []))
-
-
-def opt_layers(model):
-    """The built OPT layers of `model`."""
-    return [
-        layer
-        for layer in iter_layers(model)
-        if isinstance(layer, BaseOPT) and layer.built
-    ]
 
 
 def plain_kernel_layers(model):
     """Built non-OPT layers with a `kernel` of rank >= 2."""
     found = []
-    for layer in iter_layers(model):
-        if isinstance(layer, BaseOPT) or not layer.built:
+    for layer in layers.iter_layers(model):
+        if isinstance(layer, layers.BaseOPT) or not layer.built:
             continue
         kernel = getattr(layer, "kernel", None)
         if kernel is not None and len(kernel.shape) >= 2:

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_opt import energy
+from keras_opt import layers
 from keras_opt.callbacks import _utils
 
 
@@ -83,7 +84,7 @@ class EnergyMonitor(_utils.PeriodicMonitor):
     def measure(self):
         values = {}
         total = 0.0
-        for layer in _utils.opt_layers(self.model):
+        for layer in layers.opt_layers(self.model):
             value = self._energy(layer.kernel)
             values[f"energy/{layer.name}"] = value
             total += value

@@ -5,6 +5,7 @@ import warnings
 import keras
 from keras import ops
 
+from keras_opt import layers
 from keras_opt import linalg
 from keras_opt._validation import check_number
 from keras_opt.callbacks import _utils
@@ -70,7 +71,7 @@ class OrthogonalityMonitor(_utils.PeriodicMonitor):
     def measure(self):
         values = {}
         self._checked = set()
-        for layer in _utils.opt_layers(self.model):
+        for layer in layers.opt_layers(self.model):
             error = linalg.orthogonality_error(
                 ops.cast(layer.rotation, "float64")
             )

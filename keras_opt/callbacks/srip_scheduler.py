@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_opt.callbacks import _utils
+from keras_opt import layers
 from keras_opt.regularizers import SRIP
 
 # The SRIP code's `adjust_ortho_decay_rate(epoch + 1)` for CIFAR
@@ -130,7 +130,7 @@ class SRIPScheduler(keras.callbacks.Callback):
 
 def _find_srip(model):
     found = {}
-    for layer in _utils.iter_layers(model):
+    for layer in layers.iter_layers(model):
         for value in vars(layer).values():
             if isinstance(value, SRIP):
                 found[id(value)] = value
