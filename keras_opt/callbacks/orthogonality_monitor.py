@@ -32,11 +32,11 @@ class OrthogonalityMonitor(_utils.PeriodicMonitor):
     checked against the budget.
 
     The values are written into the `logs` dict that Keras passes along the
-    callback list, so `History`, `CSVLogger` and `TensorBoard` show them.
-    **Ordering rule:** put the monitor *before* `TensorBoard`, `CSVLogger`,
-    `EarlyStopping`, `ModelCheckpoint` and `ReduceLROnPlateau` in
-    `callbacks=[...]`; callbacks earlier in the list do not see the keys.
-    `History` is appended by Keras at the end and always sees them.
+    callback list, so `History`, `CSVLogger`, `TensorBoard`,
+    `EarlyStopping`, `ModelCheckpoint` and `ReduceLROnPlateau` see them,
+    wherever the monitor is listed in `callbacks=[...]`: at the start of
+    training it moves itself ahead of the callbacks that are not keras_opt
+    monitors, so that it runs first at every epoch (and batch) end.
 
     Args:
         budget: `None` or a positive float, the largest acceptable error.
