@@ -157,15 +157,14 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
         )
 
 
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-
-
 def define_strategy_flags(flag_values, defaults):
     """The distribution flags, as the TensorFlow Model Garden names them."""
+    from keras_opt import distribute
+
     flags.DEFINE_enum(
         "strategy",
         defaults.pop("strategy", "default"),
-        STRATEGIES,
+        distribute.STRATEGIES,
         "tf.distribute strategy (keras_opt.distribute.get_strategy): one "
         "device, MirroredStrategy, MultiWorkerMirroredStrategy (workers "
         "from TF_CONFIG) or TPUStrategy.",
@@ -244,6 +243,37 @@ class LoopHistory:
         self.epoch = list(range(len(next(iter(history.values()), []))))
 
 
+def train_custom_loop(
+    flags_obj, model, dataset_fn, run_dir, callbacks, epochs,
+    steps_per_epoch=None,
+):
+    """Trains `model` with `keras_opt.distribute.train`; returns its history.
+
+    Checkpoints every 100 steps go to `<run_dir>/checkpoints`, so a rerun
+    resumes (and one after the last step trains nothing).
+
+    Returns:
+        A `LoopHistory` with `train_time_s`.
+    """
+    from keras_opt import distribute
+
+    checkpoint_dir = os.path.join(run_dir, "checkpoints") if run_dir else None
+    with Timer() as timer:
+        logs = distribute.train(
+            model,
+            dataset_fn,
+            epochs,
+            steps_per_epoch=steps_per_epoch,
+            checkpoint_dir=checkpoint_dir,
+            save_every=100 if checkpoint_dir else None,
+            verbose=int(flags_obj.verbose > 0),
+            callbacks=callbacks,
+        )
+    history = LoopHistory(logs)
+    history.train_time_s = timer.seconds
+    return history
+
+
 def define_recipe_flags(flag_values, defaults):
     """Defines the flags that set how OPT layers are made and trained.
 
@@ -310,7 +340,8 @@ def build_optimizer(flags_obj):
 class TestMetrics(keras.callbacks.Callback):
     """Evaluates held-out data at every epoch end into `logs["test_*"]`.
 
-    Put it before `TensorBoard` in `callbacks=[...]`, like the monitors.
+    Put it before `TensorBoard` in `callbacks=[...]` (the keras_opt
+    monitors put themselves first).
 
     Args:
         **evaluate_kwargs: what `model.evaluate` gets (`x`, `y`,
@@ -374,6 +405,24 @@ def make_callbacks(
             )
         )
     return callbacks
+
+
+def loop_callbacks(flags_obj, run_dir, strategy, extra=()):
+    """The callbacks of a `keras_opt.distribute.train` run.
+
+    Those of `make_callbacks` without the per-epoch test metrics and the
+    weights checkpoint (`train` saves its own checkpoints), and TensorBoard
+    on the chief worker only: every worker runs the callbacks.
+    """
+    chief = strategy is None or strategy.extended.should_checkpoint
+    callbacks = make_callbacks(
+        flags_obj, run_dir if chief else None, extra=extra
+    )
+    return [
+        callback
+        for callback in callbacks
+        if not isinstance(callback, keras.callbacks.ModelCheckpoint)
+    ]
 
 
 def _jsonable(value):

@@ -137,9 +137,9 @@ def train_classifier(flags_obj, seed, run_dir, make_model, splits):
 
     `model.fit` with the monitors and per-epoch test metrics, or, under
     `--strategy=multi_worker` (or `--training_loop=custom`), the
-    fault-tolerant `keras_opt.distribute.train` loop with step-level
-    checkpoints in `<run_dir>/checkpoints`; then the test split is
-    evaluated. Returns the run's `common.run_record`.
+    fault-tolerant `keras_opt.distribute.train` loop with the monitors and
+    step-level checkpoints in `<run_dir>/checkpoints`; then the test split
+    is evaluated. Returns the run's `common.run_record`.
     """
     batch_size = flags_obj.batch_size
     strategy = common.get_strategy(flags_obj)
@@ -198,8 +198,6 @@ def train_classifier(flags_obj, seed, run_dir, make_model, splits):
 
 
 def _train_custom_loop(flags_obj, seed, run_dir, model, splits):
-    from keras_opt import distribute
-
     def dataset_fn(epoch):
         # The order depends on (seed, epoch) only, so a resumed run is exact.
         return pipeline(
@@ -210,19 +208,15 @@ def _train_custom_loop(flags_obj, seed, run_dir, model, splits):
             drop_remainder=True,
         )
 
-    checkpoint_dir = os.path.join(run_dir, "checkpoints") if run_dir else None
-    with common.Timer() as timer:
-        logs = distribute.train(
-            model,
-            dataset_fn,
-            flags_obj.epochs,
-            checkpoint_dir=checkpoint_dir,
-            save_every=100 if checkpoint_dir else None,
-            verbose=int(flags_obj.verbose > 0),
-        )
-    history = common.LoopHistory(logs)
-    history.train_time_s = timer.seconds
-    return history
+    strategy = common.get_strategy(flags_obj)
+    return common.train_custom_loop(
+        flags_obj,
+        model,
+        dataset_fn,
+        run_dir,
+        common.loop_callbacks(flags_obj, run_dir, strategy),
+        flags_obj.epochs,
+    )
 
 
 def run(flags_obj, datasets=None):
