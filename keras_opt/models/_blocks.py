@@ -1,5 +1,7 @@
 """The building blocks shared by the paper's networks (`keras_opt.models`)."""
 
+import collections
+
 import keras
 
 from keras_opt import baselines
@@ -23,12 +25,39 @@ ARGUMENTS_DOC = """orthogonalizer: The orthogonalizer of the OPT layers (a name 
             counts) or `"default"` (keras_opt's, with a gain per neuron)."""
 
 
-def image_network(name, build, doc, **fixed):
+class Network(collections.namedtuple(
+    "Network",
+    ["num_classes", "weight_decay", "input_shape", "activation", "name"],
+)):
+    """The arguments every network builder passes to its `build`."""
+
+
+_IMAGE_NETWORK_ARGS_DOC = """
+
+    Args:
+        num_classes: Number of classes (logits).
+        {arguments}
+        input_shape: Shape of one input image, channels last.
+        classifier_activation: Activation of `score`; `None` returns logits.
+        name: Name of the model.
+
+    Returns:
+        A `keras.Model`.
+
+    Example:
+
+    >>> model = keras_opt.models.{function}(num_classes=100)
+    >>> keras_opt.models.paper_parameter_count(model)
+    {count}
+    """
+
+
+def image_network(name, build, description, count, **fixed):
     """A public builder `name(num_classes=100, ...)` of a CIFAR network.
 
-    It calls `build(factory, num_classes, weight_decay, input_shape,
-    classifier_activation, name, **fixed)` with the `Baseline` that makes
-    the layers; `doc` becomes its docstring.
+    It calls `build(factory, network, **fixed)` with the `Baseline` that
+    makes the layers and a `Network` of the common arguments. Its docstring is `description`, then the shared Args and an
+    example whose paper parameter count is `count`.
     """
 
     def builder(
@@ -42,18 +71,15 @@ def image_network(name, build, doc, **fixed):
         name=name,
     ):
         factory = layer_factory(orthogonalizer, subspace, weight_decay, recipe)
-        return build(
-            factory,
-            num_classes,
-            weight_decay,
-            input_shape,
-            classifier_activation,
-            name,
-            **fixed,
+        network = Network(
+            num_classes, weight_decay, input_shape, classifier_activation, name
         )
+        return build(factory, network, **fixed)
 
     builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = doc.replace("{arguments}", ARGUMENTS_DOC)
+    builder.__doc__ = description.rstrip() + _IMAGE_NETWORK_ARGS_DOC.format(
+        arguments=ARGUMENTS_DOC, function=name, count=count
+    )
     return builder
 
 

@@ -17,36 +17,20 @@ _CNN_DOC = """Builds {title}, {description}
     classifier is a normal He-normal layer, as in the official code.
     `orthogonalizer=None` builds the plain baseline: the same graph with
     He-normal N(0, 2/d) kernels.
-
-    Args:
-        num_classes: Number of classes (logits).
-        {arguments}
-        input_shape: Shape of one input image, channels last.
-        classifier_activation: Activation of `score`; `None` returns logits.
-        name: Name of the model.
-
-    Returns:
-        A `keras.Model`.
-
-    Example:
-
-    >>> model = keras_opt.models.{function}(num_classes=100)
-    >>> keras_opt.models.paper_parameter_count(model)
-    {count}
     """
 
 
-def _cnn(
-    factory,
-    num_classes,
-    weight_decay,
-    input_shape,
-    classifier_activation,
-    name,
-    widths,
-    depth,
-):
-    inputs = keras.Input(input_shape, name="image")
+_CNN6 = "the network of the official CIFAR-100 demo."
+_CNN9 = (
+    "CNN-6 with three convolutions per stage.\n\n    The paper gives no "
+    "CNN-9 definition or count; this is the most likely reading\n    (64 "
+    "channels throughout, `opt_reference.md` §7.2)."
+)
+_WIDE = "the MHE repository's CIFAR network (64/128/256 channels)."
+
+
+def _cnn(factory, network, widths, depth):
+    inputs = keras.Input(network.input_shape, name="image")
     x = _blocks.rescale(inputs)
     for stage, width in enumerate(widths, start=1):
         for index in range(depth):
@@ -58,7 +42,7 @@ def _cnn(
                 first=stage == 1 and index == 0,
                 name=f"conv{stage}_{index}",
             )(x)
-            x = _blocks.batch_norm(weight_decay, f"conv{stage}_{index}_bn")(x)
+            x = _blocks.batch_norm(network.weight_decay, f"conv{stage}_{index}_bn")(x)
             x = keras.layers.ReLU(name=f"conv{stage}_{index}_relu")(x)
         x = keras.layers.MaxPooling2D(2, padding="same", name=f"pool{stage}")(
             x
@@ -67,51 +51,22 @@ def _cnn(
         factory, "conv2d", widths[-1], 4, padding="valid", name="fc6"
     )(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    outputs = _blocks.classifier(factory, num_classes, classifier_activation)(x)
-    return keras.Model(inputs, outputs, name=name)
+    outputs = _blocks.classifier(
+        factory, network.num_classes, network.activation
+    )(x)
+    return keras.Model(inputs, outputs, name=network.name)
 
 
-cnn6 = _blocks.image_network(
-    "cnn6",
-    _cnn,
-    _CNN_DOC.format(
-        title="CNN-6",
-        description="the network of the official CIFAR-100 demo.",
-        depth="two",
-        function="cnn6",
-        count="1358527",
-        arguments="{arguments}",
-    ),
-    widths=(64, 64, 64),
-    depth=2,
-)
-cnn9 = _blocks.image_network(
-    "cnn9",
-    _cnn,
-    _CNN_DOC.format(
-        title="CNN-9",
-        description="CNN-6 with three convolutions per stage.\n\n    The "
-        "paper gives no CNN-9 definition or count; this is the most likely "
-        "reading (64 channels throughout, `opt_reference.md` §7.2).",
-        depth="three",
-        function="cnn9",
-        count="1855327",
-        arguments="{arguments}",
-    ),
-    widths=(64, 64, 64),
-    depth=3,
-)
-wide_cnn9 = _blocks.image_network(
-    "wide_cnn9",
-    _cnn,
-    _CNN_DOC.format(
-        title="Wide CNN-9",
-        description="the MHE repository's CIFAR network (64/128/256 channels).",
-        depth="three",
-        function="wide_cnn9",
-        count="16204351",
-        arguments="{arguments}",
-    ),
-    widths=(64, 128, 256),
-    depth=3,
-)
+def _builder(name, title, depth_word, description, count, **fixed):
+    doc = _CNN_DOC.format(
+        title=title, depth=depth_word, description=description
+    )
+    return _blocks.image_network(name, _cnn, doc, count, **fixed)
+
+
+cnn6 = _builder("cnn6", "CNN-6", "two", _CNN6, "1358527",
+                widths=(64, 64, 64), depth=2)
+cnn9 = _builder("cnn9", "CNN-9", "three", _CNN9, "1855327",
+                widths=(64, 64, 64), depth=3)
+wide_cnn9 = _builder("wide_cnn9", "Wide CNN-9", "three", _WIDE, "16204351",
+                     widths=(64, 128, 256), depth=3)
