@@ -44,13 +44,29 @@ PLAIN_BASELINES = ("orthogonal", "srip", "mhe", "hs_mhe")
 METHODS = (PLAIN,) + tuple(sorted(keras_opt.orthogonalizers.ALIASES)) + (
     PLAIN_BASELINES
 )
-# OPT methods whose R is exactly orthogonal (up to float round-off).
+
+
+def _keeps_rotation_orthogonal(name):
+    orthogonalizer = keras_opt.orthogonalizers.get(name)
+    # An exact map, or OGD, whose Stiefel optimizer keeps R (= P) orthogonal.
+    return orthogonalizer.is_exact or orthogonalizer.is_stiefel
+
+
+# OPT methods whose R is orthogonal up to float round-off (the scripts use
+# a Stiefel optimizer, so this includes OGD), from the registry's flags.
 EXACT_METHODS = tuple(
     name
     for name in sorted(keras_opt.orthogonalizers.ALIASES)
-    if name not in ("penalty", "or", "unconstrained", "upt")
+    if _keeps_rotation_orthogonal(name)
 )
 RESULTS_FILE = "results.json"
+# `--rotation_learning_rate`'s default, a multiple of `--learning_rate`.
+_ROTATION_FACTORS = {
+    "sgd": keras_opt.optimizers.StiefelSGD.default_rotation_learning_rate_factor,
+    "adam": (
+        keras_opt.optimizers.StiefelAdam.default_rotation_learning_rate_factor
+    ),
+}
 
 
 def define_flags(flag_values=flags.FLAGS, **defaults):
@@ -108,8 +124,12 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
     flags.DEFINE_float(
         "rotation_learning_rate",
         default("rotation_learning_rate", None),
-        "Learning rate of Stiefel-tagged rotations (method ogd or stiefel); "
-        "defaults to --learning_rate.",
+        "Learning rate of the Stiefel step, which trains only the rotations "
+        "R of --method=ogd/stiefel (every other variable, the P of the "
+        "other OPT methods included, gets --learning_rate). Defaults to the "
+        "optimizer's own factor times --learning_rate: "
+        f"{_ROTATION_FACTORS['sgd']:g}× for --optimizer=sgd (StiefelSGD), "
+        f"{_ROTATION_FACTORS['adam']:g}× for adam (StiefelAdam).",
         flag_values=fv,
     )
     flags.DEFINE_float("momentum", default("momentum", 0.9),
@@ -311,6 +331,8 @@ class TestMetrics(keras.callbacks.Callback):
     """Evaluates held-out data at every epoch end into `logs["test_*"]`.
 
     Put it before `TensorBoard` in `callbacks=[...]`, like the monitors.
+    `seconds` adds up the time spent evaluating, so that a script can
+    report its training time without it.
 
     Args:
         **evaluate_kwargs: what `model.evaluate` gets (`x`, `y`,
@@ -320,13 +342,16 @@ class TestMetrics(keras.callbacks.Callback):
     def __init__(self, **evaluate_kwargs):
         super().__init__()
         self.evaluate_kwargs = evaluate_kwargs
+        self.seconds = 0.0
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        results = self.model.evaluate(
-            verbose=0, return_dict=True, **self.evaluate_kwargs
-        )
+        with Timer() as timer:
+            results = self.model.evaluate(
+                verbose=0, return_dict=True, **self.evaluate_kwargs
+            )
+        self.seconds += timer.seconds
         for key, value in results.items():
             logs[f"test_{key}"] = value
 
@@ -376,15 +401,15 @@ def make_callbacks(
     return callbacks
 
 
-def _jsonable(value):
+def jsonable(value):
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, (np.generic, np.ndarray)):
-        return _jsonable(value.tolist())
+        return jsonable(value.tolist())
     if hasattr(value, "numpy") or hasattr(value, "__array__"):
-        return _jsonable(np.asarray(value).tolist())
+        return jsonable(np.asarray(value).tolist())
     return value
 
 
@@ -410,7 +435,7 @@ def run_record(history, seed, train_time_s, **metrics):
     }
     return {
         "seed": seed,
-        **{k: _jsonable(v) for k, v in metrics.items()},
+        **{k: jsonable(v) for k, v in metrics.items()},
         "epochs_run": len(history.epoch),
         "train_time_s": train_time_s,
         "orthogonality_errors": orthogonality,
@@ -419,7 +444,8 @@ def run_record(history, seed, train_time_s, **metrics):
     }
 
 
-def _mean_std(values):
+def mean_std(values):
+    """`{"mean", "std" (ddof = 0), "values"}` of the non-None `values`."""
     values = [v for v in values if v is not None]
     if not values:
         return None
@@ -444,7 +470,7 @@ def run_seeds(flags_obj, script, train_one):
     Returns:
         The results: `script`, `method`, `flags`, `seeds`, `runs` (one
         `run_record` per seed) and `summary` (mean, std and values over
-        seeds of `val_accuracy` and `test_accuracy`).
+        seeds of `val_accuracy`, `test_accuracy` and `train_time_s`).
     """
     model_dir = flags_obj.model_dir
     runs = []
@@ -463,12 +489,12 @@ def run_seeds(flags_obj, script, train_one):
         "script": script,
         "method": flags_obj.method,
         "backend": keras.backend.backend(),
-        "flags": _jsonable(flag_dict),
+        "flags": jsonable(flag_dict),
         "seeds": [run["seed"] for run in runs],
         "runs": runs,
         "summary": {
-            key: _mean_std([run.get(key) for run in runs])
-            for key in ("val_accuracy", "test_accuracy")
+            key: mean_std([run.get(key) for run in runs])
+            for key in ("val_accuracy", "test_accuracy", "train_time_s")
         },
     }
     if model_dir:
@@ -480,7 +506,7 @@ def write_results(results, model_dir):
     os.makedirs(model_dir, exist_ok=True)
     path = os.path.join(model_dir, RESULTS_FILE)
     with open(path, "w") as f:
-        json.dump(_jsonable(results), f, indent=1, allow_nan=True)
+        json.dump(jsonable(results), f, indent=1, allow_nan=True)
     return path
 
 
