@@ -78,10 +78,7 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
             `epochs=200, optimizer="adam"`).
     """
     fv = flag_values
-
-    def default(name, value):
-        return defaults.pop(name, value)
-
+    default = defaults.pop  # default(name, value): the script's, or value
     flags.DEFINE_enum(
         "method",
         default("method", "gram_schmidt"),
@@ -107,6 +104,21 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
         "checkpoints and results.json go here, one seed_<n>/ per seed.",
         flag_values=fv,
     )
+    define_training_flags(fv, defaults)
+    define_run_flags(fv, defaults)
+    define_strategy_flags(fv, defaults)
+    define_recipe_flags(fv, defaults)
+    if defaults:
+        raise ValueError(
+            "Invalid flag defaults. Expected names of flags defined by "
+            f"examples.common. Received: {sorted(defaults)}"
+        )
+
+
+def define_training_flags(flag_values, defaults):
+    """Epochs, batch size and the optimizer's flags; pops their defaults."""
+    fv = flag_values
+    default = defaults.pop  # default(name, value): the script's, or value
     flags.DEFINE_integer("epochs", default("epochs", 2), "Training epochs.",
                          flag_values=fv)
     flags.DEFINE_integer("batch_size", default("batch_size", 128),
@@ -121,6 +133,14 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
     )
     flags.DEFINE_float("learning_rate", default("learning_rate", 0.1),
                        "Learning rate.", flag_values=fv)
+    flags.DEFINE_integer(
+        "cosine_decay_steps",
+        default("cosine_decay_steps", 0),
+        "If positive, the learning rate follows a cosine decay from "
+        "--learning_rate to 0 over this many steps (and the Stiefel step's "
+        "default rate with it); 0 keeps it constant.",
+        flag_values=fv,
+    )
     flags.DEFINE_float(
         "rotation_learning_rate",
         default("rotation_learning_rate", None),
@@ -148,6 +168,12 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
         "Decoupled weight decay of the optimizer (Keras `weight_decay`).",
         flag_values=fv,
     )
+
+
+def define_run_flags(flag_values, defaults):
+    """Step limit, monitoring and verbosity flags; pops their defaults."""
+    fv = flag_values
+    default = defaults.pop  # default(name, value): the script's, or value
     flags.DEFINE_integer(
         "max_steps_per_epoch",
         default("max_steps_per_epoch", 0),
@@ -168,13 +194,6 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
         "model.fit verbosity: 0, 1 (progress bar) or 2 (a line per epoch).",
         flag_values=fv,
     )
-    define_strategy_flags(fv, defaults)
-    define_recipe_flags(fv, defaults)
-    if defaults:
-        raise ValueError(
-            "Invalid flag defaults. Expected names of flags defined by "
-            f"examples.common. Received: {sorted(defaults)}"
-        )
 
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
@@ -314,8 +333,13 @@ def with_overrides(flags_obj, **overrides):
 
 def build_optimizer(flags_obj):
     """StiefelSGD or StiefelAdam, from the optimizer flags."""
+    learning_rate = flags_obj.learning_rate
+    if flags_obj.cosine_decay_steps > 0:
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            learning_rate, flags_obj.cosine_decay_steps
+        )
     kwargs = {
-        "learning_rate": flags_obj.learning_rate,
+        "learning_rate": learning_rate,
         "rotation_learning_rate": flags_obj.rotation_learning_rate,
         "weight_decay": flags_obj.weight_decay,
         "use_group_form": flags_obj.use_group_form,

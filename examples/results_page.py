@@ -215,6 +215,9 @@ def _point(entry):
             f"{entry['weight_decay'] or 0:g}")
 
 
+COSINE = " (the learning rate decayed to 0 on a cosine)"
+
+
 def small_data_lines(data):
     """The section of `examples/small_data.py`'s results (its JSON)."""
     protocol = data["protocol"]
@@ -222,8 +225,10 @@ def small_data_lines(data):
         "## Fashion-MNIST on 5,000 training images: generalization "
         "(`examples/small_data.py`)", "",
         f"The main-job network trained on the first {protocol['train_size']:,}"
-        f" training images for {protocol['epochs']} epochs (the weights of "
-        "the epoch with the best validation accuracy kept), validation on "
+        f" training images for {protocol['epochs']} epochs"
+        f"{COSINE if protocol.get('cosine_decay') else ''}"
+        ", the weights of the epoch with the best validation accuracy kept; "
+        "validation on "
         f"the last {protocol['validation_size']:,}, test on the full test "
         "set. Every method had the same tuning budget: the grid "
         "(learning rate, weight decay) below, each point trained on seeds "
