@@ -31,6 +31,13 @@ Variants (`--variants`, comma-separated):
 - `threads<intra>x<inter>`: `memory` with `tf.config.threading` intra-op
   and inter-op pool sizes set (the defaults are the core count).
 
+`--pipeline_only` times the input pipelines alone instead (`tfds` against
+`memory`, CPU and wall seconds per epoch of train + validation batches).
+
+`--interleaved` times the parts of an epoch in one process instead,
+round-robin: a training epoch with `steps_per_execution` 1, 8 and 32, the
+validation pass, the test pass and the monitors.
+
 `--synthetic` replaces Fashion-MNIST by random data of its shape (for a
 smoke test without the data; the timings then mean nothing).
 """
@@ -69,6 +76,14 @@ def _synthetic(size):
         ))
 
     return {"train": make(size), "test": make(max(size // 6, 1))}
+
+
+def _argv(synthetic_size):
+    """The main job's flags (synthetic data: an eighth for validation)."""
+    argv = ["profile", "--verbose=0", "--method=gs"]
+    if synthetic_size:
+        argv.append(f"--validation_size={synthetic_size // 8}")
+    return argv
 
 
 def _splits(variant, flags_obj, synthetic_size):
@@ -122,7 +137,7 @@ def child(variant, epochs, synthetic_size, max_steps):
 
     flag_values = flags.FlagValues()
     fashion_mnist.define_flags(flag_values)
-    flag_values(["profile", "--verbose=0", "--method=gs"])
+    flag_values(_argv(synthetic_size))
     splits = _splits(variant, flag_values, synthetic_size)
     keras.utils.set_random_seed(0)
     model = fashion_mnist.build_model("gs")
@@ -157,7 +172,96 @@ def child(variant, epochs, synthetic_size, max_steps):
         "cpu_s": statistics.median(cpu for _, cpu in later),
         "test_eval_s": (test_metrics.seconds / epochs if test_metrics
                         else 0.0),
+        "steps": int(model.optimizer.iterations.numpy()),
     }))
+
+
+def pipeline_only(args):
+    """CPU and wall seconds to read one epoch of train + validation batches.
+
+    No model: the input pipeline alone, `tfds` and `memory` alternating in
+    one process, `--repeats` rounds. CPU seconds hardly depend on the load.
+    """
+    from absl import flags
+
+    from examples import fashion_mnist
+
+    flag_values = flags.FlagValues()
+    fashion_mnist.define_flags(flag_values)
+    flag_values(_argv(args.synthetic))
+    splits = {v: _splits(v, flag_values, args.synthetic)
+              for v in ("tfds", "memory")}
+    print("| pipeline | round | wall (s) | CPU (s) |")
+    print("|---|---|---|---|")
+    for repeat in range(args.repeats):
+        for variant, data in splits.items():
+            wall, cpu = time.perf_counter(), _cpu_seconds()
+            for name in ("train", "validation"):
+                for _ in fashion_mnist.pipeline(data[name], 128, shuffle_seed=0
+                                                if name == "train" else None):
+                    pass
+            print(f"| {variant} | {repeat} | {time.perf_counter() - wall:.2f} "
+                  f"| {_cpu_seconds() - cpu:.2f} |", flush=True)
+
+
+def _timed(function):
+    wall, cpu = time.perf_counter(), _cpu_seconds()
+    function()
+    return time.perf_counter() - wall, _cpu_seconds() - cpu
+
+
+def interleaved(args):
+    """Epoch parts timed in one process, round-robin (`--interleaved`).
+
+    Three copies of the network compiled with `steps_per_execution` 1, 8
+    and 32 train one epoch each per round (no validation, no callbacks);
+    then the first copy times a validation pass, a test pass and the two
+    monitors. One process, so the load falls on every part alike.
+    """
+    import keras
+    from absl import flags
+
+    from examples import common
+    from examples import fashion_mnist
+
+    flag_values = flags.FlagValues()
+    fashion_mnist.define_flags(flag_values)
+    flag_values(_argv(args.synthetic))
+    splits = _splits("memory", flag_values, args.synthetic)
+    data = {name: fashion_mnist.pipeline(splits[name], 128)
+            for name in ("validation", "test")}
+    models = {}
+    for steps in (1, 8, 32):
+        keras.utils.set_random_seed(0)
+        models[f"train epoch, steps_per_execution={steps}"] = model = (
+            fashion_mnist.build_model("gs"))
+        model.compile(optimizer=common.build_optimizer(flag_values),
+                      loss=keras.losses.SparseCategoricalCrossentropy(
+                          from_logits=True),
+                      metrics=["accuracy"], steps_per_execution=steps)
+    first = next(iter(models.values()))
+    monitors = common.make_callbacks(flag_values, None)
+    for callback in monitors:
+        callback.set_model(first)
+    parts = {name: (lambda m=model, r=[0]: m.fit(
+        fashion_mnist.pipeline(splits["train"], 128, shuffle_seed=r[0],
+                               max_batches=args.max_steps), verbose=0))
+        for name, model in models.items()}
+    parts.update({
+        f"{name} pass": (lambda d=dataset: first.evaluate(d, verbose=0))
+        for name, dataset in data.items()})
+    parts["energy + orthogonality monitors"] = lambda: [
+        callback.on_epoch_end(0, {}) for callback in monitors]
+    times = {name: [] for name in parts}
+    for _ in range(args.repeats + 1):  # the first round traces: dropped
+        for name, part in parts.items():
+            times[name].append(_timed(part))
+    print("| part (median of rounds 2+) | wall (s) | CPU (s) | cores busy |")
+    print("|---|---|---|---|")
+    for name, values in times.items():
+        wall = statistics.median(w for w, _ in values[1:])
+        cpu = statistics.median(c for _, c in values[1:])
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {cpu / wall:.2f} |")
 
 
 def _run_child(variant, args):
@@ -180,8 +284,18 @@ def main():
                         help="Batches per epoch (0: all).")
     parser.add_argument("--synthetic", type=int, default=0,
                         help="Random training images instead of the data.")
+    parser.add_argument("--interleaved", action="store_true",
+                        help="Time the parts of an epoch in one process.")
+    parser.add_argument("--pipeline_only", action="store_true",
+                        help="Time the input pipelines alone (no model).")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.pipeline_only:
+        pipeline_only(args)
+        return
+    if args.interleaved:
+        interleaved(args)
+        return
     if args.child:
         child(args.child, args.epochs, args.synthetic, args.max_steps)
         return
@@ -194,20 +308,20 @@ def main():
     print(f"load average after: {os.getloadavg()}")
     print("| variant | first epoch (s) | later epoch (s) | ratio to memory "
           "| cores busy | CPU s per later epoch | CPU ratio to memory "
-          "| test eval per epoch (s) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| test eval per epoch (s) | train steps |")
+    print("|---|---|---|---|---|---|---|---|---|")
     medians = {
         variant: {key: statistics.median(run[key] for run in runs)
                   for key in ("first_epoch_s", "epoch_s", "cores", "cpu_s",
-                              "test_eval_s")}
+                              "test_eval_s", "steps")}
         for variant, runs in rounds.items()
     }
     base = medians.get("memory", next(iter(medians.values())))
     for variant, m in medians.items():
-        print(f"| {variant} | {m['first_epoch_s']:.2f} | {m['epoch_s']:.2f} "
+        print(f"| {variant} | {m['first_epoch_s']:.3f} | {m['epoch_s']:.3f} "
               f"| {m['epoch_s'] / base['epoch_s']:.2f} | {m['cores']:.2f} "
-              f"| {m['cpu_s']:.2f} | {m['cpu_s'] / base['cpu_s']:.2f} "
-              f"| {m['test_eval_s']:.2f} |")
+              f"| {m['cpu_s']:.3f} | {m['cpu_s'] / base['cpu_s']:.2f} "
+              f"| {m['test_eval_s']:.3f} | {m['steps']:.0f} |")
 
 
 if __name__ == "__main__":
