@@ -56,7 +56,7 @@ class BenchmarksTest(test_case.TestCase):
             for row in rows:
                 step, ratio, matmul = (float(row[i]) for i in (2, 3, 6))
                 # A 4096² float32 matmul takes ≥ 5 ms on any CPU here.
-                self.assertGreater(matmul, 0.0, row)
+                self.assertGreater(matmul, 0.0, str(row))
                 # The ratio column is step / matmul, up to the printed
                 # rounding (±0.005 on each of the three numbers).
                 self.assertBetween(
@@ -87,7 +87,7 @@ class BenchmarksTest(test_case.TestCase):
             orthogonalizer = keras_opt.orthogonalizers.get(row[0])
             # OGD's map is the identity: its optimizer keeps P orthogonal.
             if orthogonalizer.is_exact and not orthogonalizer.is_stiefel:
-                self.assertLessEqual(float(row[4]), 1e-5, row)
+                self.assertLessEqual(float(row[4]), 1e-5, str(row))
         cnn6 = {row[0]: row for row in _table_rows(lines, "CNN-6 built with")}
         self.assertEqual(list(cnn6), ["plain", "gram_schmidt", "lowdin"])
         # Löwdin opts out of XLA (supports_jit=False): Keras falls back.
@@ -112,8 +112,8 @@ class BenchmarksTest(test_case.TestCase):
         for row in rows:
             self.assertRoundedRatio(float(row[3]), float(row[2]),
                                     float(rows[0][2]), row[0], scale=0.0005)
-            self.assertGreater(float(row[5]), 0.0, row)  # CPU seconds
-            self.assertEqual(row[8], "6", row)  # 2 epochs of 3 batches
+            self.assertGreater(float(row[5]), 0.0, str(row))  # CPU seconds
+            self.assertEqual(row[8], "6", str(row))  # 2 epochs of 3 batches
         self.assertEqual(float(rows[1][7]), 0.0)  # no test evaluation
         parts = _table_rows(_run("main_job_profile.py", *args,
                                  "--interleaved"), "part (median of rounds 2+)")
@@ -134,7 +134,7 @@ class BenchmarksTest(test_case.TestCase):
             for row in rows:  # seconds to 4 significant digits
                 exact = float(row[2]) / float(kernels["matmul"][2])
                 self.assertBetween(float(row[3]), exact * 0.999 - 0.005,
-                                   exact * 1.001 + 0.005, row)
+                                   exact * 1.001 + 0.005, str(row))
 
     def assertRoundedRatio(self, ratio, value, base, msg, scale=0.5):
         """`ratio` = value / base, printed rounded: ±0.005 on the ratio,
