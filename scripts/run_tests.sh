@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Sets up .venv, then runs the test suite with pytest. Extra arguments go to
-# pytest, e.g. `./scripts/run_tests.sh tests/examples_test.py -x`.
+# pytest, e.g. `./scripts/run_tests.sh tests/examples_test.py -x`. The
+# Keras backend is TensorFlow unless KERAS_BACKEND says otherwise:
+# `KERAS_BACKEND=jax ./scripts/run_tests.sh` (tests/backends.py lists what
+# is TensorFlow-only; the run ends with the backend's counts).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
