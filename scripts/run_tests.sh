@@ -10,6 +10,12 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup_env.sh"
 
 cd "$root"
+if [[ "${KERAS_BACKEND:-}" == jax ]]; then
+  # jaxlib's CPU LAPACK kernels run on SciPy's OpenBLAS, whose threads
+  # contend with XLA's thread pool: one OpenBLAS thread is faster (README,
+  # "Backends").
+  export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
+fi
 if [[ $# -eq 0 ]]; then
   set -- tests
 fi

@@ -18,7 +18,8 @@ entry with the number of tests it took out, so nothing is left out
 silently. `tests/backends_test.py` checks that every pattern still names a
 test. `ONE_RUN` lists the tests that start their own processes on fixed
 backends: they run in the run of the backend named, and are deselected in
-the others'.
+the others'. With `KERAS_OPT_SUITE=core` (CI's JAX run) only the tests of
+`CORE`, less `SLOW_CORE`, run.
 
 `tests/conftest.py` imports the hooks. On JAX this module also enables
 64-bit floats (`jax_enable_x64`), which the float64 finite-difference tests
@@ -60,8 +61,15 @@ TF_ONLY = {
     "tests/optimizers/base_stiefel_test.py::*::test_group_form_step_costs*": (
         "counts the matmuls of a tf.function graph"
     ),
+    "tests/layers/base_opt_test.py::*::test_lowdin_layers_opt_out_of_jit": (
+        "Löwdin opts out of XLA on TensorFlow only (TF's XLA SVD is a slow "
+        "Jacobi iteration; JAX's compiled SVD is LAPACK's)"
+    ),
     "tests/readme_test.py::*::test_distributed_training_snippets_run": (
         "the README's keras_opt.distribute section (tf.distribute, tf.data)"
+    ),
+    "tests/benchmarks_test.py::*::test_orthogonalizers_benchmark_*": (
+        "benchmarks/orthogonalizers_benchmark.py times tf.function graphs"
     ),
     "tests/datasets_test.py": "TFDS pipelines (examples/datasets.py)",
     "tests/cifar_example_test.py": "TFDS and tf.image augmentation",
@@ -74,9 +82,35 @@ TF_ONLY = {
     ),
 }
 
+# The suite `KERAS_OPT_SUITE=core` runs (.ci/run's JAX run, so that both
+# runs fit CI's 30 minutes on 2 cores): the library's core. Pattern -> what.
+CORE = {
+    "tests/layers/*": "OPT layers, S-OPT (subspace_test), CLS-OPT",
+    "tests/optimizers/*": "StiefelSGD, StiefelAdam",
+    "tests/callbacks/*": "monitors, SRIPScheduler, SubspaceEpisodes",
+    "tests/orthogonalizers_test.py": "every map",
+    "tests/linalg_test.py": "the maps' math, float64 finite differences",
+    "tests/stiefel_test.py": "the Stiefel steps",
+    "tests/variable_tags_test.py": "Stiefel tags",
+    "tests/energy_test.py": "hyperspherical energy",
+    "tests/conversion_test.py": "fold, convert, export",
+    "tests/models/*": "the paper's networks",
+    "tests/readme_test.py": "the README's snippets",
+    "tests/jax_distribution_test.py": "DataParallel, ModelParallel",
+}
+# Core tests that the core suite leaves out for their time, with it.
+SLOW_CORE = {
+    "tests/optimizers/base_stiefel_test.py::*::test_jit_compile": (
+        "130 s on JAX: ten epochs with jit_compile=False, which JAX runs op "
+        "by op"
+    ),
+}
+
 # Pattern -> the backend whose run of the suite runs it.
 ONE_RUN = {
     "tests/cross_backend_test.py": "tensorflow",
+    "tests/backends_test.py": "tensorflow",
+    "tests/benchmarks_test.py::*::test_backend_step_benchmark": "tensorflow",
     "tests/jax_distribution_test.py": "jax",
 }
 
@@ -110,15 +144,13 @@ JAX_FAILURES = {
     "tests/optimizers/base_stiefel_test.py::*::test_mixed_precision_*": (
         _NUMPY_METHOD
     ),
-    "tests/optimizers/stiefel_sgd_test.py::*::test_fit_1000_steps_d64_*": (
-        _NUMPY_METHOD
-    ),
-    "tests/optimizers/stiefel_adam_test.py::*::test_fit_1000_steps_d64_*": (
-        _NUMPY_METHOD
-    ),
-    "tests/optimizers/stiefel_sgd_test.py::*::test_non_finite_gradient_*": (
-        _NUMPY_METHOD
-    ),
+    # The d = 64 runs with drift control (cayley, qr), not the one without.
+    "tests/optimizers/stiefel_sgd_test.py::*::test_fit_1000_steps_d64_[cq]*":
+        _NUMPY_METHOD,
+    "tests/optimizers/stiefel_adam_test.py::*::test_fit_1000_steps_d64_[cq]*":
+        _NUMPY_METHOD,
+    "tests/optimizers/stiefel_sgd_test.py::*::test_non_finite_gradient_"
+    "skipped_in_fit": _NUMPY_METHOD,
     "tests/callbacks/subspace_episodes_test.py::*::test_model_without_*": (
         "fits targets of the wrong shape and expects the callback's error "
         "first; Keras's JAX fit traces the loss before `on_train_begin`. "
@@ -157,6 +189,8 @@ if backend() == "jax" and os.environ.get("JAX_ENABLE_X64", "1") != "0":
 
 
 def pytest_collection_modifyitems(config, items):
+    if os.environ.get("KERAS_OPT_BACKEND_TABLES") == "off":
+        return  # Every test, whatever the backend (tests/backends_test.py).
     excluded, expected_to_fail = {}, {}
     if backend() != "tensorflow":
         for item in items:
@@ -171,16 +205,26 @@ def pytest_collection_modifyitems(config, items):
                     pytest.mark.xfail(reason=entry[1], strict=True)
                 )
     elsewhere = {}
+    core_only = os.environ.get("KERAS_OPT_SUITE") == "core"
     for item in items:
         entry = match(item.nodeid, ONE_RUN)
         if entry is not None and entry[1] != backend():
             elsewhere.setdefault(entry, []).append(item)
-    left_out = [
-        item for groups in (excluded, elsewhere)
+        elif core_only and (
+            match(item.nodeid, CORE) is None
+            or match(item.nodeid, SLOW_CORE) is not None
+        ):
+            path = item.nodeid.split("::")[0]
+            entry = match(item.nodeid, SLOW_CORE) or (path, "not core")
+            elsewhere.setdefault(entry, []).append(item)
+    left_out = {
+        id(item) for groups in (excluded, elsewhere)
         for group in groups.values() for item in group
-    ]
-    config.hook.pytest_deselected(items=left_out)
-    items[:] = [item for item in items if item not in left_out]
+    }
+    config.hook.pytest_deselected(
+        items=[item for item in items if id(item) in left_out]
+    )
+    items[:] = [item for item in items if id(item) not in left_out]
     config.stash[_REPORT] = (
         len(items), excluded, elsewhere, expected_to_fail
     )
@@ -200,18 +244,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     write(
         f"backend {backend()}: {selected} tests ran ({outcomes}); "
         f"{sum(map(len, excluded.values()))} excluded as TensorFlow-only; "
-        f"{sum(map(len, elsewhere.values()))} left to another backend's run; "
+        f"{sum(map(len, elsewhere.values()))} left to another run; "
         f"{sum(map(len, expected_to_fail.values()))} known JAX failures "
         "run as strict xfail (tests/backends.py)"
     )
     for title, groups in (
         ("TF-only", excluded),
-        ("in the {} run", elsewhere),
+        ("not here", elsewhere),
         ("JAX xfail", expected_to_fail),
     ):
         for (pattern, reason), group in groups.items():
-            line = f"{len(group):3d}  {pattern}"
-            if "{}" in title:
-                write(f"  {title.format(reason)} {line}")
-            else:
-                write(f"  {title} {line}: {reason}")
+            if reason in ("tensorflow", "jax"):
+                reason = f"runs in the {reason} run"
+            elif reason == "not core":
+                reason = "outside KERAS_OPT_SUITE=core"
+            write(f"  {title} {len(group):3d}  {pattern}: {reason}")
