@@ -17,7 +17,9 @@ so a change of machine load hits all methods alike. A step's time is the
 median over rounds of the round's time divided by the steps. It prints a
 markdown table with each method's step time and its ratio to the plain
 network's on the same backend (`OPT/plain`), which is what a comparison of
-backends measured on a shared machine can rely on.
+backends measured on a shared machine can rely on. The JAX worker gets
+`OPENBLAS_NUM_THREADS=1` unless `--jax_openblas_threads` says otherwise
+(README, "Backends").
 """
 
 import argparse
@@ -77,6 +79,8 @@ def run_backend(backend, args):
         f"--rounds={args.rounds}", f"--batch_size={args.batch_size}",
     ]
     env = dict(os.environ, KERAS_BACKEND=backend)
+    if backend == "jax" and args.jax_openblas_threads != "unset":
+        env["OPENBLAS_NUM_THREADS"] = args.jax_openblas_threads
     output = subprocess.run(
         command, env=env, capture_output=True, text=True, check=False
     )
@@ -107,6 +111,12 @@ def main():
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument(
+        "--jax_openblas_threads",
+        default="1",
+        help="OPENBLAS_NUM_THREADS of the JAX worker (jaxlib's CPU LAPACK "
+        "runs on SciPy's OpenBLAS), or 'unset' to inherit the environment.",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     methods = args.methods.split(",")
@@ -119,7 +129,8 @@ def main():
         f"Main-job network, batch {args.batch_size}, median of "
         f"{args.rounds} rounds of {args.steps} steps; "
         f"{platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs.\n"
+        f"{os.cpu_count()} CPUs; JAX with OPENBLAS_NUM_THREADS="
+        f"{args.jax_openblas_threads}.\n"
     )
     print(table(results))
 
