@@ -23,6 +23,9 @@ def get_version():
 # The core imports only keras (any backend) and numpy.
 REQUIRED = ["keras>=3.15,<4", "numpy>=1.26,<3"]
 TENSORFLOW = ["tensorflow>=2.18,<3"]
+# The JAX backend, CPU wheels (jaxlib). For an NVIDIA GPU install
+# `jax[cuda12]` instead (README, "Backends").
+JAX = ["jax>=0.10,<1", "jaxlib>=0.10,<1"]
 PLOT = ["matplotlib>=3.8,<4"]
 # The example scripts: absl flags, TFDS data, TensorBoard logs. TFDS 4.9.10
 # imports importlib_resources without declaring it.
@@ -32,7 +35,7 @@ EXAMPLES = TENSORFLOW + [
     "absl-py>=2,<3",
     "tensorboard>=2.18,<3",
 ]
-DEV = ["pytest>=8"] + EXAMPLES + PLOT
+DEV = ["pytest>=8"] + EXAMPLES + PLOT + JAX
 
 setup(
     name="keras-opt",
@@ -50,6 +53,7 @@ setup(
         "tf": TENSORFLOW,
         "examples": EXAMPLES,
         "plot": PLOT,
+        "jax": JAX,
         "dev": DEV,
     },
     classifiers=[

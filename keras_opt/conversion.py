@@ -191,7 +191,7 @@ def _move_kernel_to_basis(old, new):
     basis = ops.matmul(ops.transpose(rotation), kernel)
     new.basis.assign(ops.cast(basis, new.basis.dtype))
     if old.use_bias:
-        new.bias.assign(ops.convert_to_tensor(old.bias))
+        new.bias.assign(ops.convert_to_numpy(old.bias))
 
 
 def _selector(model, layers):

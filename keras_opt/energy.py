@@ -257,8 +257,8 @@ def _tiled_pair_sum(units, kernel_value, size):
     def body(tile, accumulator):
         row_start = ops.take(tile_rows, tile) * size
         col_start = ops.take(tile_cols, tile) * size
-        rows = ops.slice(padded, [row_start, 0], [size, dim])
-        cols = ops.slice(padded, [col_start, 0], [size, dim])
+        rows = _row_slice(padded, row_start, size)
+        cols = _row_slice(padded, col_start, size)
         row_ids = (row_start + offsets)[:, None]
         col_ids = (col_start + offsets)[None, :]
         upper = (col_ids > row_ids) & (col_ids < num_neurons)
@@ -279,7 +279,7 @@ def _pair_sum_gradient(units, kernel_slope, size):
 
     def block_grad(block):
         start = block * rows_per_block
-        rows = ops.slice(padded_rows, [start, 0], [rows_per_block, dim])
+        rows = _row_slice(padded_rows, start, rows_per_block)
         cosine = ops.matmul(rows, ops.transpose(units))
         row_ids = start + ops.arange(rows_per_block, dtype="int32")
         off_diagonal = row_ids[:, None] != col_ids
@@ -288,6 +288,15 @@ def _pair_sum_gradient(units, kernel_slope, size):
 
     blocks = ops.map(block_grad, ops.arange(num_blocks, dtype="int32"))
     return ops.reshape(blocks, (-1, dim))[:num_neurons]
+
+
+def _row_slice(x, start, num_rows):
+    """Rows `start, ..., start + num_rows - 1` of the matrix `x`."""
+    # Both indices int32: JAX with 64-bit enabled rejects a Python 0
+    # (int64) beside an int32 loop index.
+    start = ops.cast(start, "int32")
+    starts = ops.stack([start, ops.zeros_like(start)])
+    return ops.slice(x, starts, (num_rows, x.shape[1]))
 
 
 def _pad_rows(x, num_rows):

@@ -12,6 +12,7 @@ relative to the largest diagonal or singular value.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -322,10 +323,24 @@ def _householder_last_sign(q, signs):
 
 
 def _mixing_vector(d, dtype):
-    """A fixed dense unit vector, the normal of the reflection `G`."""
-    # Entries in [1, 3] at golden-angle steps: dense, no zeros, no pattern.
-    u = 2.0 + ops.sin(2.39996323 * ops.arange(d, dtype=dtype))
-    return u / ops.sqrt(ops.sum(ops.square(u)))
+    """A fixed dense unit vector, the normal of the reflection `G`.
+
+    Its entries lie in [1, 3] (golden-angle steps: no zeros, no pattern)
+    and the last one is 4, so that every entry is smaller than the norm of
+    the entries after it. Then the QR of `G X` for the structured X that
+    layers start from (I, and any diagonal matrix: the identity-point
+    initializers) applies exactly d − 1 reflectors with margin: its k-th
+    step meets the block `(I − 2wwᵀ) D` with w the normalized tail of u,
+    whose pivot `1 − 2w₁²` stays >= 0.28, so no later column is zero up to
+    rounding (with entries merely dense the tail of the QR of G is the
+    identity plus rounding noise, and the reflector count, so the sign of
+    the last column, depends on the backend's rounding).
+    """
+    # Made in numpy from the static d: `ops.sin` computes float64 in
+    # float32 on JAX, and G must be orthogonal to the working precision.
+    u = 2.0 + np.sin(2.39996323 * np.arange(d))
+    u[-1] = 4.0
+    return ops.convert_to_tensor(u / np.sqrt(np.sum(np.square(u))), dtype)
 
 
 def _reflected_qr(x):
@@ -335,10 +350,10 @@ def _reflected_qr(x):
     Eigen, XLA, cuSOLVER) applies Householder reflectors and skips one
     (`τ = 0`) only when the column below the diagonal is exactly zero, as in
     the last column of a square matrix. The columns of `G X`, with
-    `G = I − 2uuᵀ` a fixed reflection of dense `u`, have no exact zeros
-    short of an adversarial X, so its QR uses exactly d − 1 reflectors:
-    `det(Q_G) = (−1)^(d−1)` and `X = (G Q_G) R` with `det(G Q_G) = (−1)^d`.
-    `G` is applied in O(d²).
+    `G = I − 2uuᵀ` the fixed reflection of `_mixing_vector`, have no exact
+    zeros short of an adversarial X, so its QR uses exactly d − 1
+    reflectors: `det(Q_G) = (−1)^(d−1)` and `X = (G Q_G) R` with
+    `det(G Q_G) = (−1)^d`. `G` is applied in O(d²).
     """
     u = _mixing_vector(x.shape[-2], x.dtype)
 

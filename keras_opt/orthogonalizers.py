@@ -201,17 +201,20 @@ class Lowdin(_GuardedMap):
     """Löwdin symmetric orthogonalization `P (PᵀP)^(-1/2)` (`"ls"`).
 
     See `keras_opt.linalg.lowdin`: an SVD forward pass with the closed-form
-    polar adjoint as gradient, exact at orthogonal P. XLA's SVD (a Jacobi
-    iteration) did not finish one d = 576 call within 5 minutes on CPU, and
-    the XLA-friendly `P (PᵀP)^(-1/2)` from `eigh` is 1.6e-4 from orthogonal
-    at cond(P) = 1e3 in float32, so layers using it have `supports_jit`
-    false and Keras compiles their models without XLA.
+    polar adjoint as gradient, exact at orthogonal P. On TensorFlow, XLA's
+    SVD (a Jacobi iteration) did not finish one d = 576 call within 5
+    minutes on CPU, and the XLA-friendly `P (PᵀP)^(-1/2)` from `eigh` is
+    1.6e-4 from orthogonal at cond(P) = 1e3 in float32, so there layers
+    using it have `supports_jit` false and Keras compiles their models
+    without XLA. JAX's compiled SVD calls LAPACK (cuSOLVER on GPUs), and an
+    uncompiled JAX step runs op by op (40× slower at d = 288), so on JAX it
+    is true.
 
     Args:
         epsilon: Relative guard of `σ_i + σ_j` in the gradient.
     """
 
-    supports_jit = False
+    supports_jit = keras.backend.backend() != "tensorflow"
     first_step_scale = _POLAR_FIRST_STEP_SCALE
 
     def __call__(self, matrix):

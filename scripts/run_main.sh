@@ -11,4 +11,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 cd "$root"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-1}"
+if [[ "${KERAS_BACKEND:-}" == jax ]]; then
+  # One OpenBLAS thread for jaxlib's CPU LAPACK (README, "Backends").
+  export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
+fi
 exec "$root/.venv/bin/python" -m examples.fashion_mnist "$@"

@@ -143,6 +143,29 @@ class BenchmarksTest(test_case.TestCase):
         error = 0.005 + scale * (1 + exact) / (base - scale)
         self.assertBetween(ratio, exact - error, exact + error, msg)
 
+    def test_backend_step_benchmark(self):
+        lines = _run(
+            "backend_step_benchmark.py",
+            "--steps=1",
+            "--rounds=1",
+            "--batch_size=8",
+            "--methods=plain,gram_schmidt",
+        )
+        rows = _table_rows(lines, "backend")
+        self.assertEqual(
+            [(row[0], row[1]) for row in rows],
+            [
+                ("tensorflow", "plain"),
+                ("tensorflow", "gram_schmidt"),
+                ("jax", "plain"),
+                ("jax", "gram_schmidt"),
+            ],
+        )
+        for row in rows:
+            self.assertGreater(float(row[2]), 0.0)
+            if row[1] == "plain":
+                self.assertEqual(row[3], "1.00")
+
 
 if __name__ == "__main__":
     absltest.main()

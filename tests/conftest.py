@@ -14,6 +14,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
+# Which tests need TensorFlow, and the per-backend counts at the end of a run.
+from tests.backends import pytest_collection_modifyitems  # noqa: E402,F401
+from tests.backends import pytest_terminal_summary  # noqa: E402,F401
+
 if keras.backend.backend() == "tensorflow":
     import tensorflow as tf
 
@@ -32,19 +36,3 @@ if keras.backend.backend() == "tensorflow":
                 f"instead of skipping those tests). Received: {error}"
             ) from error
 
-
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "tensorflow_only: needs the TensorFlow backend"
-    )
-
-
-def pytest_collection_modifyitems(config, items):
-    if keras.backend.backend() == "tensorflow":
-        return
-    skip = __import__("pytest").mark.skip(
-        reason=f"TensorFlow only; backend is {keras.backend.backend()}"
-    )
-    for item in items:
-        if item.get_closest_marker("tensorflow_only"):
-            item.add_marker(skip)

@@ -2,7 +2,6 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
 from absl.testing import absltest
 from absl.testing import parameterized
 
@@ -186,12 +185,12 @@ class HypersphericalEnergyTest(test_case.TestCase):
         rng = np.random.default_rng(4)
         weights = rng.normal(size=(2, 2, 5))
         for half in (False, True):
-            variable = tf.Variable(weights)
-            with tf.GradientTape() as tape:
-                value = energy.hyperspherical_energy(
-                    variable, s=s, half_space=half, chunk_size=2
-                )
-            gradient = tape.gradient(value, variable).numpy()
+            gradient = test_case.gradient(
+                lambda w: energy.hyperspherical_energy(
+                    w, s=s, half_space=half, chunk_size=2
+                ),
+                weights,
+            )
             numeric = np.zeros_like(weights)
             step = 1e-6
             for index in np.ndindex(weights.shape):
@@ -208,31 +207,30 @@ class HypersphericalEnergyTest(test_case.TestCase):
         for s in ALL_S:
             for half in (False, True):
                 for dtype in ("float32", "float64"):
-                    variable = tf.Variable(weights.astype(dtype))
-                    with tf.GradientTape() as tape:
-                        value = energy.hyperspherical_energy(
-                            variable, s=s, half_space=half
-                        )
+                    value, gradient = test_case.value_and_gradient(
+                        lambda w: energy.hyperspherical_energy(
+                            w, s=s, half_space=half
+                        ),
+                        weights.astype(dtype),
+                    )
                     self.assertAllFinite(value)
-                    self.assertAllFinite(tape.gradient(value, variable))
+                    self.assertAllFinite(gradient)
 
     def test_traced_and_xla_compiled(self):
         weights = np.random.default_rng(5).normal(size=(6, 11))
         weights = weights.astype("float32")
         expected = numpy_energy(weights, s="a1", half_space=True)
 
-        def value_and_gradient(w):
-            with tf.GradientTape() as tape:
-                tape.watch(w)
-                value = energy.hyperspherical_energy(
-                    w, s="a1", half_space=True, chunk_size=4
-                )
-            return value, tape.gradient(value, w)
+        def function(w):
+            return energy.hyperspherical_energy(
+                w, s="a1", half_space=True, chunk_size=4
+            )
 
-        eager = value_and_gradient(tf.constant(weights))
+        eager = test_case.value_and_gradient(function, weights)
         for jit_compile in (False, True):
-            traced = tf.function(value_and_gradient, jit_compile=jit_compile)
-            value, gradient = traced(tf.constant(weights))
+            value, gradient = test_case.value_and_gradient(
+                function, weights, jit_compile=jit_compile
+            )
             self.assertAllClose(value, expected, rtol=1e-6)
             self.assertAllClose(gradient, eager[1], rtol=1e-5, atol=1e-6)
 

@@ -96,6 +96,30 @@ class LinalgTest(test_case.TestCase):
                 self.assertTrue(np.all(np.diag(t)[:-1] > 0), name)
                 self.assertAllClose(np.linalg.det(r), -1.0, atol=1e-5, msg=name)
 
+    def test_householder_sign_convention_at_identity_points(self):
+        # The layers start P at I; the QR of G·I ends in rounding noise
+        # unless the mixing vector keeps its pivots away from zero. These
+        # sizes gave det = (−1)^d with a merely dense mixing vector on TF
+        # (22, 27: I; 35, 43, 61: diagonal) or JAX (14, 30, 53).
+        rng = np.random.default_rng(9)
+        for d in (14, 22, 27, 30, 35, 43, 53, 61):
+            points = {
+                "identity": np.eye(d),
+                "negated": -np.eye(d),
+                "diagonal": np.diag(rng.uniform(0.5, 2.0, d)),
+            }
+            for name, p in points.items():
+                r = np.asarray(linalg.householder(p.astype("float32")))
+                t = r.astype("float64").T @ p
+                message = f"{name}, d = {d}"
+                self.assertTrue(np.all(np.diag(t)[:-1] > 0), message)
+                self.assertAllClose(
+                    np.linalg.det(r.astype("float64")),
+                    (-1.0) ** (d - 1),
+                    atol=1e-4,
+                    msg=message,
+                )
+
     def test_householder_matches_official_in_float32(self):
         for d in (2, 3, 64, 255):
             p = random_matrix(d, seed=d)

@@ -13,9 +13,42 @@ from tests import test_case
 README = os.path.join(os.path.dirname(__file__), os.pardir, "README.md")
 
 
+# The section whose snippets need TensorFlow (tf.distribute, tf.data); its
+# own test runs them, and tests/backends.py marks that test TF-only.
+DISTRIBUTED_SECTION = "## Distributed training"
+# What the sections before it import.
+EARLIER_IMPORTS = """
+import os
+import tempfile
+
+import keras
+import numpy as np
+
+import keras_opt
+"""
+
+
 def python_blocks(text):
     """Returns the bodies of the ```python fenced blocks of a markdown text."""
     return re.findall(r"^```python\n(.*?)^```$", text, re.S | re.M)
+
+
+def readme_blocks():
+    """The README's python blocks outside and inside `DISTRIBUTED_SECTION`."""
+    with open(README, encoding="utf-8") as f:
+        text = f.read()
+    head, section = text.split(DISTRIBUTED_SECTION + "\n", 1)
+    section, tail = section.split("\n## ", 1)
+    return python_blocks(head + "\n## " + tail), python_blocks(section)
+
+
+def run_blocks(blocks, namespace, name):
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        for index, block in enumerate(blocks):
+            code = compile(block, f"README.md {name} block {index}", "exec")
+            exec(code, namespace)
+    return output.getvalue()
 
 
 class ReadmeTest(test_case.TestCase):
@@ -39,15 +72,10 @@ class ReadmeTest(test_case.TestCase):
             self.assertTrue(os.access(os.path.join(root, command), os.X_OK))
 
     def test_snippets_run(self):
-        with open(README, encoding="utf-8") as f:
-            blocks = python_blocks(f.read())
+        blocks, _ = readme_blocks()
         self.assertGreaterEqual(len(blocks), 4)
         namespace = {"__name__": "readme"}
-        output = io.StringIO()
-        with contextlib.redirect_stdout(output):
-            for index, block in enumerate(blocks):
-                code = compile(block, f"README.md python block {index}", "exec")
-                exec(code, namespace)
+        output = run_blocks(blocks, namespace, "python")
 
         # The invariants the tour describes.
         self.assertEqual(tuple(namespace["W"].shape), (144, 10))
@@ -68,9 +96,18 @@ class ReadmeTest(test_case.TestCase):
         self.assertEqual(
             tuple(namespace["sopt_dense"].rotation_parameter.shape), (16, 16)
         )
-        self.assertIn("1358527\n", output.getvalue())
-        self.assertIn("90871\n", output.getvalue())
-        self.assertIn("2016\n", output.getvalue())
+        self.assertIn("1358527\n", output)
+        self.assertIn("90871\n", output)
+        self.assertIn("2016\n", output)
+
+    def test_distributed_training_snippets_run(self):
+        _, blocks = readme_blocks()
+        self.assertNotEmpty(blocks)
+        namespace = {"__name__": "readme"}
+        run_blocks([EARLIER_IMPORTS] + blocks, namespace, "distributed")
+        losses = namespace["losses"]["loss"]
+        self.assertLen(losses, 2)
+        self.assertAllFinite(losses)
 
 
 if __name__ == "__main__":

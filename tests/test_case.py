@@ -6,13 +6,7 @@ import tempfile
 
 import keras
 import numpy as np
-import pytest
 from absl.testing import parameterized
-
-# Marks a test class or function that needs the TensorFlow backend
-# (`tf.distribute`, `tf.train.Checkpoint`, SavedModel); see conftest.py.
-tensorflow_only = pytest.mark.tensorflow_only
-
 
 class TestCase(parameterized.TestCase):
     """Base class of every keras_opt test."""
@@ -83,20 +77,52 @@ class TestCase(parameterized.TestCase):
 
 def gradient(function, x):
     """The gradient of the scalar `function` at `x`, as a numpy array."""
+    return value_and_gradient(function, x)[1]
+
+
+def value_and_gradient(function, x, jit_compile=None):
+    """`function(x)` and its gradient at `x`, as numpy arrays, on any backend.
+
+    Args:
+        function: A scalar function of one tensor, in `keras.ops`.
+        x: A numpy array or tensor.
+        jit_compile: `None` differentiates eagerly; `False` traces the
+            function and its gradient into a graph first (TensorFlow:
+            `tf.function`; JAX: `jax.jit`, which always compiles with XLA);
+            `True` compiles it with XLA.
+    """
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        x = tf.convert_to_tensor(x)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = function(x)
-        return tape.gradient(y, x).numpy()
-    if backend == "jax":
+        def run(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = function(x)
+            return y, tape.gradient(y, x)
+
+        if jit_compile is not None:
+            run = tf.function(run, jit_compile=jit_compile)
+        y, grad = run(tf.convert_to_tensor(x))
+    elif backend == "jax":
         import jax
 
-        return np.asarray(jax.grad(function)(x))
-    raise NotImplementedError(f"No gradient helper for backend {backend}.")
+        run = jax.value_and_grad(function)
+        if jit_compile is not None:
+            run = jax.jit(run)
+        y, grad = run(jax.numpy.asarray(x))
+    elif backend == "torch" and jit_compile is None:
+        import torch
+
+        x = torch.tensor(np.asarray(x), requires_grad=True)
+        y = function(x)
+        (grad,) = torch.autograd.grad(y, x)
+    else:
+        raise NotImplementedError(
+            f"No gradient helper for backend {backend} with "
+            f"jit_compile={jit_compile}."
+        )
+    return keras.ops.convert_to_numpy(y), keras.ops.convert_to_numpy(grad)
 
 
 def trainable_gradients(model, x, training):

@@ -212,7 +212,6 @@ class StateTest(StateTestCase):
         self.assertEqual(layer.count_params(), 36 + 4 + 4 + 24)
 
 
-@test_case.tensorflow_only
 class TensorFlowStateTest(StateTestCase):
     """The state paths that exist on TensorFlow only."""
 

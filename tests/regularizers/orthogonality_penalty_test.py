@@ -1,6 +1,5 @@
 import keras
 import numpy as np
-import tensorflow as tf
 from absl.testing import absltest
 from absl.testing import parameterized
 
@@ -53,24 +52,19 @@ class OrthogonalityPenaltyTest(test_case.TestCase):
     def test_gradient_matches_finite_differences(self, squared):
         kernel = np.random.default_rng(3).normal(size=(2, 3, 4))
         regularizer = regularizers.OrthogonalityPenalty(squared=squared)
-        variable = tf.Variable(kernel)
-        with tf.GradientTape() as tape:
-            value = regularizer(variable)
+        gradient = test_case.gradient(regularizer, kernel)
         expected = _references.finite_difference_gradient(
             lambda k: _references.orthogonality_penalty(k, squared=squared),
             kernel,
         )
-        self.assertAllClose(
-            tape.gradient(value, variable), expected, rtol=1e-6, atol=1e-9
-        )
+        self.assertAllClose(gradient, expected, rtol=1e-6, atol=1e-9)
 
     def test_gradient_finite_at_orthogonality(self):
-        kernel = np.eye(5, 3, dtype="float32")
-        variable = tf.Variable(kernel)
-        with tf.GradientTape() as tape:
-            value = regularizers.OrthogonalityPenalty()(variable)
+        value, gradient = test_case.value_and_gradient(
+            regularizers.OrthogonalityPenalty(), np.eye(5, 3, dtype="float32")
+        )
         self.assertAllClose(value, 0.0, atol=1e-7)
-        self.assertAllFinite(tape.gradient(value, variable))
+        self.assertAllFinite(gradient)
 
     @parameterized.parameters(
         (keras.layers.Conv1D, (8, 3)),

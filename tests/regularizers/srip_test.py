@@ -1,6 +1,5 @@
 import keras
 import numpy as np
-import tensorflow as tf
 from absl.testing import absltest
 from absl.testing import parameterized
 
@@ -42,22 +41,18 @@ class SRIPTest(test_case.TestCase):
     def test_gradient_matches_finite_differences(self, squared):
         kernel = np.random.default_rng(2).normal(size=(2, 3, 4))
         regularizer = regularizers.SRIP(0.7, squared=squared)
-        variable = tf.Variable(kernel)
-        with tf.GradientTape() as tape:
-            value = regularizer(variable)
+        gradient = test_case.gradient(regularizer, kernel)
         expected = _references.finite_difference_gradient(
             lambda k: _references.srip(k, 0.7, squared), kernel
         )
-        self.assertAllClose(
-            tape.gradient(value, variable), expected, rtol=1e-6, atol=1e-9
-        )
+        self.assertAllClose(gradient, expected, rtol=1e-6, atol=1e-9)
 
     def test_gradient_finite_at_orthogonality(self):
-        variable = tf.Variable(np.eye(6, 4, dtype="float32"))
-        with tf.GradientTape() as tape:
-            value = regularizers.SRIP()(variable)
+        value, gradient = test_case.value_and_gradient(
+            regularizers.SRIP(), np.eye(6, 4, dtype="float32")
+        )
         self.assertAllClose(value, 0.0, atol=1e-7)
-        self.assertAllFinite(tape.gradient(value, variable))
+        self.assertAllFinite(gradient)
 
     @parameterized.parameters(
         (keras.layers.Conv1D, (8, 3)),
