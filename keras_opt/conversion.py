@@ -86,7 +86,9 @@ def fold(model):
     return folded
 
 
-def convert(model, orthogonalizer="gram_schmidt", layers=None):
+def convert(
+    model, orthogonalizer="gram_schmidt", layers=None, block_size=None
+):
     """Turns Dense/Conv layers of a model into OPT layers, outputs unchanged.
 
     Each converted layer keeps its bias, activation, name and dtype policy;
@@ -117,6 +119,10 @@ def convert(model, orthogonalizer="gram_schmidt", layers=None):
         layers: Which layers to convert: `None` (every `Dense`, `Conv1D`,
             `Conv2D` and `Conv3D`, nested models included), a list of layer
             names, or a callable `layer -> bool`.
+        block_size: The `block_size` of the new OPT layers: `None` for one
+            d×d rotation per layer, or b for block-diagonal rotations of
+            blocks of at most b coordinates (OFT's structure); see
+            `keras_opt.layers.blocks`.
 
     Returns:
         A new `keras.Model` (not compiled). The input model is unchanged.
@@ -162,6 +168,7 @@ def convert(model, orthogonalizer="gram_schmidt", layers=None):
         kwargs["orthogonalizer"] = orthogonalizers.deserialize(
             orthogonalizers.serialize(orthogonalizer)
         )
+        kwargs["block_size"] = block_size
         new = opt(**kwargs)
         pairs.append((layer, new, True))
         return new

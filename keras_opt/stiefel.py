@@ -7,6 +7,11 @@ and QR retractions, and re-orthonormalization with momentum transport. For
 square `X` the generator and the Cayley step also have an orthogonal-group
 form (`group_generator`, `group_cayley_retraction`) that needs four `d×d`
 products per step instead of six.
+The generators and retractions also take stacks `(k, n, p)` of points (the
+blocks of a block-diagonal rotation) and step them all at once: the step
+size takes the norm over the whole stack (the OGD step of the
+block-diagonal matrix as one rotation) and the drift estimate the largest
+over the stack.
 The tags that mark a variable as a Stiefel variable live in
 `keras_opt.variable_tags`.
 """
@@ -103,7 +108,7 @@ def cayley_retraction(x, skew, alpha, tangent=None):
     third = ops.matmul(skew, second)
     half = 0.5 * alpha
     y = x + alpha * (tangent + half * (second + half * third))
-    column_norms = ops.sum(ops.square(second), axis=0)
+    column_norms = ops.sum(ops.square(second), axis=-2)
     drift = 0.5 * ops.square(ops.square(alpha)) * ops.max(column_norms)
     return y, drift + ROUNDING_ALLOWANCE
 
@@ -159,7 +164,7 @@ def group_cayley_retraction(x, skew, alpha, tangent=None):
     square = ops.matmul(skew, skew)
     half = 0.5 * alpha
     y = x + alpha * (tangent + half * ops.matmul(tangent, skew + half * square))
-    column_norms = ops.sum(ops.square(square), axis=0)
+    column_norms = ops.sum(ops.square(square), axis=-2)
     drift = 0.5 * ops.square(ops.square(alpha)) * ops.max(column_norms)
     return y, drift + ROUNDING_ALLOWANCE
 

@@ -117,7 +117,10 @@ class BaseStiefelTest(test_case.TestCase):
         self.assertOrthonormal(variable, atol=1e-6)
 
     @parameterized.named_parameters(
-        ("vector", (4,)), ("wide", (3, 5)), ("tensor", (2, 2, 2))
+        ("vector", (4,)),
+        ("wide", (3, 5)),
+        ("wide_stack", (2, 3, 5)),
+        ("tensor", (2, 2, 2, 2)),
     )
     def test_invalid_stiefel_variable(self, shape):
         variable = variable_tags.mark_stiefel(
