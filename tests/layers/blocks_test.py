@@ -412,5 +412,79 @@ class BlocksIntegrationTest(test_case.TestCase):
             layer.build((None, 8))
 
 
+
+def train_block_model(orthogonalizer, jit_compile=False, strategy=None):
+    """Two epochs of an OPTDense with unequal blocks; returns the model."""
+    keras.utils.set_random_seed(3)
+    scope = strategy.scope() if strategy else _null_scope()
+    with scope:
+        model = keras.Sequential(
+            [
+                keras.Input((FAN_IN,)),
+                layers.OPTDense(
+                    4, block_size=BLOCK, orthogonalizer=orthogonalizer,
+                    block_seed=11,
+                ),
+            ]
+        )
+        if model.layers[0].orthogonalizer.is_stiefel:
+            optimizer = keras_opt.optimizers.StiefelSGD(
+                0.1, rotation_learning_rate=0.3
+            )
+        else:
+            optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+        model.compile(optimizer, "mse", jit_compile=jit_compile)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, FAN_IN)).astype("float32")
+    y = rng.standard_normal((32, 4)).astype("float32")
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    return model
+
+
+def _null_scope():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+class BlocksCompiledTest(test_case.TestCase):
+    @parameterized.named_parameters(
+        *[(name, name) for name in ("gram_schmidt", "householder", "cayley",
+                                    "newton_schulz", "ogd")]
+    )
+    def test_xla_matches_no_xla(self, orthogonalizer):
+        expected = train_block_model(orthogonalizer).get_weights()
+        model = train_block_model(orthogonalizer, jit_compile=True)
+        self.assertTrue(model.jit_compile)
+        for value, target in zip(model.get_weights(), expected):
+            self.assertAllClose(value, target, atol=1e-5, rtol=0)
+        self.assertOrthonormal(model.layers[0].rotation, atol=1e-5)
+
+    @test_case.tensorflow_only
+    def test_mirrored_strategy_matches_one_device(self):
+        import tensorflow as tf
+
+        for orthogonalizer in ("gram_schmidt", "ogd"):
+            expected = train_block_model(orthogonalizer).get_weights()
+            strategy = tf.distribute.MirroredStrategy(
+                cross_device_ops=tf.distribute.ReductionToOneDevice()
+            )
+            self.assertEqual(strategy.num_replicas_in_sync, 2)
+            model = train_block_model(orthogonalizer, strategy=strategy)
+            for value, target in zip(model.get_weights(), expected):
+                self.assertAllClose(value, target, atol=1e-6, rtol=0)
+            mirrored = [
+                variable
+                for variable in model.variables + model.optimizer.variables
+                if hasattr(variable.value, "values")
+            ]
+            paths = " ".join(variable.path for variable in mirrored)
+            self.assertIn("block_permutation", paths)
+            self.assertIn("momentum", paths)
+            for variable in mirrored:
+                first, second = (np.asarray(v) for v in variable.value.values)
+                self.assertAllEqual(first, second, msg=variable.path)
+            self.assertOrthonormal(model.layers[0].rotation, atol=1e-5)
+
 if __name__ == "__main__":
     absltest.main()
