@@ -51,30 +51,41 @@ START = "<!-- block_size_benchmark:start -->"
 END = "<!-- block_size_benchmark:end -->"
 
 
-def variants(method, block_sizes, episodes=()):
+EPISODE_FLAGS = ("--every=", "--keep_permutation")
+
+
+def variants(method, block_sizes, episodes=(), merges=()):
     """`{label: flags}`: the plain network, each block size, full OPT.
 
     `episodes` holds `(b, n)` pairs: block size b with Π redrawn every n
-    steps (`benchmarks/block_episodes.py`); their flags start with
-    `--every=n`.
+    steps (`benchmarks/block_episodes.py`); `merges` the same pairs for its
+    `--keep_permutation` ablation (merge and reset, same Π).
     """
     out = {"plain": ["--method=plain"]}
     for size in block_sizes:
         out[f"b={size}"] = [f"--method={method}", f"--block_size={size}"]
-    for size, every in episodes:
-        out[f"b={size}+Π/{every}"] = [
-            f"--every={every}", f"--method={method}", f"--block_size={size}"
-        ]
+    for pairs, name, keep in ((episodes, "Π", []),
+                              (merges, "merge", ["--keep_permutation"])):
+        for size, every in pairs:
+            out[f"b={size}+{name}/{every}"] = [f"--every={every}"] + keep + [
+                f"--method={method}", f"--block_size={size}"
+            ]
     out["full"] = [f"--method={method}"]
     return out
 
 
+def _split_episode_flags(flags):
+    episode = [f for f in flags if f.startswith(EPISODE_FLAGS)]
+    return episode, [f for f in flags if not f.startswith(EPISODE_FLAGS)]
+
+
 def accuracy_command(task, flags, seeds):
     tail = f"--seeds={seeds} --verbose=0"
-    if flags[0].startswith("--every="):
+    episode, flags = _split_episode_flags(flags)
+    if episode:
         return (
-            f"python benchmarks/block_episodes.py --task={task} {flags[0]} "
-            f"-- {' '.join(flags[1:])} {tail}"
+            f"python benchmarks/block_episodes.py --task={task} "
+            f"{' '.join(episode)} -- {' '.join(flags)} {tail}"
         )
     return f"python -m examples.{task} {' '.join(flags)} {tail}"
 
@@ -174,7 +185,7 @@ def measure_steps(tasks, all_variants, rounds, repeats):
                     [sys.executable, os.path.abspath(__file__), "--child",
                      task, "--repeats", str(repeats), "--"]
                     # An episode costs O(d·b·n) once per n steps: not timed.
-                    + [f for f in flags if not f.startswith("--every=")],
+                    + _split_episode_flags(flags)[1],
                     cwd=ROOT, check=True, capture_output=True, text=True,
                 ).stdout
                 row = json.loads(output.strip().splitlines()[-1])
@@ -324,6 +335,10 @@ def parse_args():
         help="Comma-separated b:n, block size b with Π redrawn every n "
         "steps (benchmarks/block_episodes.py), e.g. 8:25.",
     )
+    parser.add_argument(
+        "--merges", default="",
+        help="As --episodes, for the ablation that keeps Π.",
+    )
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--variants", default=None,
                         help="Comma-separated labels to run (default: all).")
@@ -368,19 +383,22 @@ def run_grid(args, tasks, all_variants, results):
             save(results, args.json)
 
 
+def _pairs(text):
+    return [tuple(int(v) for v in pair.split(":")) for pair in text.split(",")
+            if pair]
+
+
 def main():
     args = parse_args()
     if args.child:
         step_child(args.child, args.child_flags, args.repeats)
         return
     tasks = args.tasks.split(",")
-    episodes = [
-        tuple(int(v) for v in pair.split(":"))
-        for pair in args.episodes.split(",")
-        if pair
-    ]
     all_variants = variants(
-        args.method, [int(b) for b in args.block_sizes.split(",")], episodes
+        args.method,
+        [int(b) for b in args.block_sizes.split(",")],
+        _pairs(args.episodes),
+        _pairs(args.merges),
     )
     if args.variants:
         chosen = args.variants.split(",")

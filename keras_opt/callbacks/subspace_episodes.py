@@ -8,12 +8,19 @@ from keras_opt.optimizers import slots
 
 
 def subspace_layers(model):
-    """Returns the S-OPT layers of `model` (OPT layers with a `subspace`)."""
+    """Returns the OPT layers of `model` that have episodes.
+
+    S-OPT layers (with a `subspace`) and block layers (with a `block_size`,
+    whose episodes redraw the permutation of their blocks).
+    """
     return [
         layer
         for layer in model._flatten_layers(include_self=True, recursive=True)
         if isinstance(layer, layers.BaseOPT)
-        and getattr(layer, "subspace_size", None) is not None
+        and (
+            getattr(layer, "subspace_size", None) is not None
+            or getattr(layer, "block_size", None) is not None
+        )
     ]
 
 
@@ -68,6 +75,9 @@ class SubspaceEpisodes(keras.callbacks.Callback):
     callback calls `next_subspace_episode(model)`: merge R̃ into V, resample
     the subspace, reset P̃ to the identity and its optimizer slots. The
     official S-OPT demo uses episodes of 750 iterations (400 of them).
+    Block layers (`block_size=b`) in the model take the same episodes: merge
+    R into V, redraw the permutation of their blocks, reset P
+    (`keras_opt.layers.blocks`).
 
     The boundary is read from the optimizer's step counter, and each
     layer's episode counter, index set and basis are weights, so a run
@@ -104,8 +114,9 @@ class SubspaceEpisodes(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if not subspace_layers(self.model):
             raise ValueError(
-                "SubspaceEpisodes found no S-OPT layer in the model. "
-                "Expected: OPT layers built with `subspace=`. Received: "
+                "SubspaceEpisodes found no S-OPT layer and no block layer "
+                "in the model. Expected: OPT layers built with `subspace=` "
+                "or `block_size=`. Received: "
                 f"model '{self.model.name}'"
             )
         self._episodes_ended = self._due()

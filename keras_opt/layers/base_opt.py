@@ -211,8 +211,12 @@ class BaseOPT:
         return ops.cast(kernel, self.compute_dtype)
 
     def next_episode(self):
-        """Ends an S-OPT episode; see `keras_opt.layers.subspace`."""
-        subspace_lib.next_episode(self)
+        """Ends an S-OPT episode (`keras_opt.layers.subspace`), or redraws
+        the permutation of a block layer (`keras_opt.layers.blocks`)."""
+        if self.block_size is not None:
+            blocks_lib.next_episode(self)
+        else:
+            subspace_lib.next_episode(self)
 
     def save_own_variables(self, store):
         # The stock method writes the computed kernel; an OPT layer stores

@@ -32,6 +32,14 @@ and the rows are put back by Π⁻¹; O(d·b·n) instead of O(d²·n).
 from the seed at load, because Keras's seeded shuffle differs between
 backends: a `.keras` file keeps its Π whatever backend loads it, and under a
 `tf.distribute` strategy every replica reads the same mirrored Π.
+
+Episodes: `layer.next_episode()` merges R into V, draws a new Π from
+`(block_seed, episode)` (the counter is the weight `block_episode`) and
+resets P, as S-OPT's episodes do; `keras_opt.callbacks.SubspaceEpisodes`
+drives them in `fit`. Over the episodes every pair of coordinates can
+share a block. On Cora, b = 8 with Π redrawn every 25 or 50 steps reaches
+full OPT's accuracy, where fixed blocks of 8 lose 3.7 points
+(`docs/benchmarks.md`, "Block-diagonal rotations").
 """
 
 import collections
@@ -189,7 +197,10 @@ class _BlockLoss:
 
 
 def build(layer, fan_in):
-    """Makes the permutation weight of a block layer (after P, V, bias, g)."""
+    """Makes the permutation and episode weights of a block layer.
+
+    Made after P, V, the bias and g, as int32 non-trainable weights.
+    """
     layer.block_permutation = layer.add_weight(
         name="block_permutation",
         shape=(fan_in,),
@@ -200,13 +211,58 @@ def build(layer, fan_in):
         trainable=False,
         autocast=False,
     )
-
-
-def sample_permutation(seed, fan_in):
-    """The permutation Π of the fan-in, from the seed only."""
-    return keras.random.shuffle(
-        ops.arange(fan_in, dtype="int32"), seed=int(seed) % (2**31 - 1)
+    layer.block_episode = layer.add_weight(
+        name="block_episode",
+        shape=(),
+        dtype="int32",
+        initializer="zeros",
+        trainable=False,
+        autocast=False,
     )
+
+
+def sample_permutation(seed, fan_in, episode=0):
+    """The permutation Π of an episode, from `(seed, episode)` only."""
+    seed = (int(seed) * 1_000_003 + int(episode)) % (2**31 - 1)
+    return keras.random.shuffle(ops.arange(fan_in, dtype="int32"), seed=seed)
+
+
+def next_episode(layer):
+    """Redraws Π of a block layer: merge, resample, reset.
+
+    Merges the rotation into the basis (V ← R·V), draws the permutation of
+    the next episode from `(block_seed, episode)`, and resets P to the
+    map's identity point P₀ (storing V ← R₀ᵀ·R·V where `R₀ = map(P₀)` is not
+    exactly I, as Householder's), so the layer computes the same function
+    before and after. Over the episodes every pair of coordinates can share
+    a block, so the product of the episodes' rotations is a dense
+    rotation. Call it between steps, outside a compiled function;
+    `keras_opt.callbacks.SubspaceEpisodes` calls it in `fit` and also
+    resets the optimizer state of P.
+    """
+    if layer.trainable_basis or not getattr(layer, "save_basis", True):
+        raise ValueError(
+            f"Layer '{layer.name}' cannot start a new block episode: an "
+            "episode merges the rotation into the basis V, which must be "
+            "fixed and saved. Expected: trainable_basis=False (and "
+            "save_basis=True). Received: "
+            f"trainable_basis={layer.trainable_basis}, "
+            f"save_basis={getattr(layer, 'save_basis', True)}"
+        )
+    merged = kernel(layer)
+    episode = int(ops.convert_to_numpy(layer.block_episode)) + 1
+    layout = layer.block_layout
+    size = layout.storage
+    start = layer.orthogonalizer.rotation_initializer(
+        (size, size), layer.rotation_parameter.dtype
+    )
+    start = ops.broadcast_to(start, layer.rotation_parameter.shape)
+    layer.rotation_parameter.assign(_identity_where_unused(layout, start))
+    layer.block_permutation.assign(
+        sample_permutation(layer.block_seed, layer.basis.shape[0], episode)
+    )
+    layer.block_episode.assign(episode)
+    layer.basis.assign(transpose_times(layer, merged))
 
 
 def blockwise(layout, permutation, p, x, rotate_group):

@@ -315,7 +315,7 @@ class BlocksIntegrationTest(test_case.TestCase):
         )
         self.assertEqual(
             [w.name for w in layer.non_trainable_weights],
-            ["basis", "block_permutation"],
+            ["basis", "block_permutation", "block_episode"],
         )
 
     def test_classifier_computes_x_r_v(self):
@@ -411,6 +411,86 @@ class BlocksIntegrationTest(test_case.TestCase):
         with self.assertRaisesRegex(ValueError, "SRIP has no block form"):
             layer.build((None, 8))
 
+
+
+
+class BlockEpisodesTest(test_case.TestCase):
+    @parameterized.named_parameters(*[(name, name) for name in EXACT + STIEFEL])
+    def test_next_episode_keeps_the_function(self, orthogonalizer):
+        layer = layers.OPTConv2D(
+            5, 3, block_size=7, orthogonalizer=orthogonalizer
+        )
+        x = np.random.default_rng(0).standard_normal((2, 5, 5, 3))
+        x = x.astype("float32")
+        layer(x)
+        start = np.asarray(layer.rotation_parameter)
+        layer.rotation_parameter.assign(moved_parameter(layer))
+        before = np.asarray(layer(x))
+        permutation = np.asarray(layer.block_permutation)
+        layer.next_episode()
+        atol = 1e-4 if orthogonalizer == "newton_schulz" else 1e-5
+        self.assertAllClose(layer(x), before, atol=atol, rtol=atol)
+        self.assertAllEqual(layer.rotation_parameter, start)
+        self.assertEqual(int(layer.block_episode), 1)
+        new = np.asarray(layer.block_permutation)
+        self.assertAllEqual(np.sort(new), np.arange(27))
+        self.assertFalse(np.array_equal(new, permutation))
+        self.assertOrthonormal(layer.rotation, atol=1e-5)
+        # The merged V keeps the angles of the first V.
+        self.assertAllClose(
+            angles(np.reshape(np.asarray(layer.kernel), (27, 5))),
+            angles(layer.basis),
+            atol=1e-5,
+            rtol=0,
+        )
+
+    def test_episodes_are_a_function_of_seed_and_episode(self):
+        def run(seed):
+            layer = layers.OPTDense(2, block_size=4, block_seed=seed)
+            layer.build((None, 32))
+            draws = [np.asarray(layer.block_permutation)]
+            for _ in range(2):
+                layer.next_episode()
+                draws.append(np.asarray(layer.block_permutation))
+            return np.stack(draws)
+
+        keras.utils.set_random_seed(1)
+        first = run(7)
+        keras.utils.set_random_seed(2)
+        self.assertAllEqual(run(7), first)
+        self.assertFalse(np.array_equal(run(8), first))
+        self.assertLen({tuple(row) for row in first}, 3)
+
+    def test_fit_with_subspace_episodes_resets_and_resumes(self):
+        model = keras.Sequential(
+            [keras.Input((FAN_IN,)), layers.OPTDense(3, block_size=BLOCK)]
+        )
+        model.compile(keras.optimizers.SGD(0.1, momentum=0.9), "mse")
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((24, FAN_IN)).astype("float32")
+        y = rng.standard_normal((24, 3)).astype("float32")
+        model.fit(
+            x, y, batch_size=4, epochs=1, verbose=0,
+            callbacks=[keras_opt.callbacks.SubspaceEpisodes(4)],
+        )
+        layer = model.layers[0]
+        self.assertEqual(int(layer.block_episode), 1)  # after step 4
+        restored = self.run_model_saving_test(model, x).layers[0]
+        self.assertEqual(int(restored.block_episode), 1)
+        self.assertAllEqual(restored.block_permutation, layer.block_permutation)
+        layer.next_episode()
+        restored.next_episode()
+        self.assertAllEqual(restored.block_permutation, layer.block_permutation)
+        self.assertAllClose(restored(x), layer(x), atol=0)
+
+    def test_episodes_need_a_fixed_saved_basis(self):
+        for layer in (
+            layers.OPTDense(2, block_size=4, trainable_basis=True),
+            layers.OPTClassifier(3, block_size=4, save_basis=False),
+        ):
+            layer.build((None, 8))
+            with self.assertRaisesRegex(ValueError, "new block episode"):
+                layer.next_episode()
 
 
 def train_block_model(orthogonalizer, jit_compile=False, strategy=None):
