@@ -43,6 +43,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from benchmarks import _timing  # noqa: E402
+
 TASKS = {"gcn": "Cora, 2-layer GCN", "fashion_mnist": "Fashion-MNIST CNN"}
 DEFAULT_JSON = os.path.join(ROOT, "docs", "block_size_results.json")
 DEFAULT_DOC = os.path.join(ROOT, "docs", "benchmarks.md")
@@ -162,15 +164,8 @@ def step_child(task, argv, repeats):
     import keras_opt
 
     step, model = _training_step(task, argv)
-    step()
-    step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
     print(json.dumps({
-        "step_s": statistics.median(times),
+        "step_s": _timing.median_seconds(step, repeats, warmups=2),
         "paper_params": keras_opt.models.paper_parameter_count(model),
     }))
 

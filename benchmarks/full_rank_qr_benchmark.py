@@ -29,7 +29,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -38,6 +37,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import ops  # noqa: E402
 
+from benchmarks import _timing  # noqa: E402
 from keras_opt import linalg  # noqa: E402
 
 
@@ -94,16 +94,6 @@ def candidates(panel):
     }
 
 
-def timed(function, repeats):
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def run(d, panel, rounds, repeats):
     rng = np.random.default_rng(d)
     matrices = {
@@ -130,9 +120,11 @@ def run(d, panel, rounds, repeats):
     times = {name: [] for name in functions}
     units = []
     for _ in range(rounds):
-        units.append(timed(lambda: matmul().numpy(), repeats))
+        units.append(_timing.median_seconds(lambda: matmul().numpy(), repeats))
         for name, function in functions.items():
-            times[name].append(timed(lambda: function().numpy(), repeats))
+            times[name].append(_timing.median_seconds(
+                lambda: function().numpy(), repeats
+            ))
     unit = statistics.median(units)
     for name in functions:
         seconds = statistics.median(times[name])

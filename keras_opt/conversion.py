@@ -143,60 +143,72 @@ def convert(
             new = layer.__class__.from_config(layer.get_config())
             pairs.append((layer, new, False))
             return new
-        config = layer.get_config()
-        if getattr(layer, "lora_enabled", False) or config.get("groups", 1) != 1:
-            raise ValueError(
-                f"Cannot convert layer '{layer.name}': grouped convolutions "
-                "and LoRA-enabled layers have no OPT counterpart. Received: "
-                f"groups={config.get('groups', 1)}, "
-                f"lora_rank={config.get('lora_rank')}"
-            )
-        dropped = [
-            key
-            for key in ("kernel_regularizer", "kernel_constraint")
-            if config.get(key) is not None
-        ]
-        if dropped:
-            warnings.warn(
-                f"Layer '{layer.name}': {', '.join(dropped)} has no "
-                "counterpart in an OPT layer (the kernel is R·V, not a "
-                "variable) and is dropped by `convert()`.",
-                UserWarning,
-                stacklevel=3,
-            )
-        kwargs = {k: v for k, v in config.items() if k not in _arguments.STOCK_KERNEL_CONFIG_KEYS}
-        kwargs["orthogonalizer"] = orthogonalizers.deserialize(
-            orthogonalizers.serialize(orthogonalizer)
-        )
-        kwargs["block_size"] = block_size
-        new = opt(**kwargs)
+        new = opt(**_opt_kwargs(layer, orthogonalizer, block_size))
         pairs.append((layer, new, True))
         return new
 
     converted = _clone(model, clone)
     for old, new, is_converted in pairs:
-        if not is_converted:
+        if is_converted:
+            _start_at_kernel(old, new)
+        else:
             new.set_weights(old.get_weights())
-            continue
-        kernel = ops.convert_to_tensor(old.kernel, "float32")
-        kernel = ops.reshape(kernel, (-1, kernel.shape[-1]))
-        rotation = new.rotation
-        error = float(
-            ops.convert_to_numpy(linalg.orthogonality_error(rotation))
-        )
-        if not error <= 1e-5:
-            raise ValueError(
-                f"Cannot convert layer '{old.name}': the orthogonalizer's "
-                "rotation at its starting point is not orthogonal, so the "
-                "outputs would change. Expected max|RᵀR − I| <= 1e-5. "
-                f"Received: {error:.3g} for orthogonalizer="
-                f"{new.orthogonalizer!r}"
-            )
-        basis = ops.matmul(ops.transpose(rotation), kernel)
-        new.basis.assign(ops.cast(basis, new.basis.dtype))
-        if old.use_bias:
-            new.bias.assign(ops.convert_to_tensor(old.bias))
     return converted
+
+
+def _opt_kwargs(layer, orthogonalizer, block_size):
+    """The arguments of the OPT layer that stands for stock `layer`."""
+    config = layer.get_config()
+    if getattr(layer, "lora_enabled", False) or config.get("groups", 1) != 1:
+        raise ValueError(
+            f"Cannot convert layer '{layer.name}': grouped convolutions "
+            "and LoRA-enabled layers have no OPT counterpart. Received: "
+            f"groups={config.get('groups', 1)}, "
+            f"lora_rank={config.get('lora_rank')}"
+        )
+    dropped = [
+        key
+        for key in ("kernel_regularizer", "kernel_constraint")
+        if config.get(key) is not None
+    ]
+    if dropped:
+        warnings.warn(
+            f"Layer '{layer.name}': {', '.join(dropped)} has no "
+            "counterpart in an OPT layer (the kernel is R·V, not a "
+            "variable) and is dropped by `convert()`.",
+            UserWarning,
+            stacklevel=4,
+        )
+    kwargs = {
+        k: v
+        for k, v in config.items()
+        if k not in _arguments.STOCK_KERNEL_CONFIG_KEYS
+    }
+    kwargs["orthogonalizer"] = orthogonalizers.deserialize(
+        orthogonalizers.serialize(orthogonalizer)
+    )
+    kwargs["block_size"] = block_size
+    return kwargs
+
+
+def _start_at_kernel(old, new):
+    """Sets the basis of OPT layer `new` so that its kernel is `old`'s."""
+    kernel = ops.convert_to_tensor(old.kernel, "float32")
+    kernel = ops.reshape(kernel, (-1, kernel.shape[-1]))
+    rotation = new.rotation
+    error = float(ops.convert_to_numpy(linalg.orthogonality_error(rotation)))
+    if not error <= 1e-5:
+        raise ValueError(
+            f"Cannot convert layer '{old.name}': the orthogonalizer's "
+            "rotation at its starting point is not orthogonal, so the "
+            "outputs would change. Expected max|RᵀR − I| <= 1e-5. "
+            f"Received: {error:.3g} for orthogonalizer="
+            f"{new.orthogonalizer!r}"
+        )
+    basis = ops.matmul(ops.transpose(rotation), kernel)
+    new.basis.assign(ops.cast(basis, new.basis.dtype))
+    if old.use_bias:
+        new.bias.assign(ops.convert_to_tensor(old.bias))
 
 
 def _selector(model, layers):
