@@ -212,6 +212,13 @@ def save(results, path):
         f.write("\n")
 
 
+def _commit():
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+        capture_output=True, text=True,
+    ).stdout.strip() or "?"
+
+
 def machine():
     return (
         f"{platform.machine()}, {os.cpu_count()} CPUs, load average "
@@ -360,7 +367,8 @@ def run_grid(args, tasks, all_variants, results):
     model_dir = args.model_dir or tempfile.mkdtemp(prefix="block_size_")
     extra = args.extra.split()
     results["accuracy_machine"] = (
-        f"{datetime.date.today()}, {machine()} (at the start)"
+        f"{datetime.date.today()}, {machine()} (at the start), code "
+        f"{_commit()}"
     )
     for task in tasks:
         rows = results["tasks"].setdefault(task, {})

@@ -126,6 +126,31 @@ class BlocksTest(test_case.TestCase):
         outputs = layer(x.astype("float32"))
         self.assertAllClose(outputs, x @ expected + layer.bias, atol=atol)
 
+    @parameterized.named_parameters(
+        ("float64", "float64", 1e-10), ("mixed_bfloat16", "mixed_bfloat16", 3e-2)
+    )
+    def test_dtype_policies(self, policy, atol):
+        keras.config.set_dtype_policy(policy)
+        if policy == "float64":
+            keras.config.set_floatx("float64")  # the inputs too
+        model = keras.Sequential(
+            [keras.Input((FAN_IN,)), layers.OPTDense(3, block_size=BLOCK)]
+        )
+        layer = model.layers[0]
+        layer.rotation_parameter.assign(moved_parameter(layer))
+        linalg_dtype = "float64" if policy == "float64" else "float32"
+        self.assertEqual(layer.rotation_parameter.dtype, linalg_dtype)
+        x = np.random.default_rng(2).standard_normal((4, FAN_IN))
+        x = x.astype("float64" if policy == "float64" else "float32")
+        expected = x @ (numpy_rotation(layer) @ np.asarray(layer.basis))
+        expected = expected * np.exp(np.asarray(layer.log_gain))
+        for output in (model(x), model.predict(x, verbose=0)):
+            output = np.asarray(output, np.float64)
+            self.assertAllClose(output, expected, atol=atol, rtol=atol)
+        model.compile(keras.optimizers.SGD(0.1), "mse")
+        model.fit(x, np.zeros((4, 3)), verbose=0)
+        self.assertOrthonormal(layer.rotation)  # 1e-10 in float64
+
     def test_rotation_is_block_diagonal_on_the_permutation(self):
         layer = layers.OPTDense(3, block_size=BLOCK)
         layer.build((None, FAN_IN))
