@@ -38,13 +38,15 @@ class MergeOnly(keras_opt.callbacks.SubspaceEpisodes):
     """The ablation: episodes that merge and reset but keep Π."""
 
     def on_train_batch_end(self, batch, logs=None):
-        due = self._due()
-        if due <= self._episodes_ended:
+        found = [
+            layer
+            for layer in keras_opt.layers.opt_layers(self.model)
+            if layer.block_size is not None
+        ]
+        ended = min(int(layer.block_episode) for layer in found)
+        if self._due() <= ended:
             return
-        self._episodes_ended = due
-        for layer in keras_opt.layers.opt_layers(self.model):
-            if layer.block_size is None:
-                continue
+        for layer in found:
             merged = blocks.kernel(layer)
             permutation = keras.ops.copy(layer.block_permutation)
             layer.next_episode()

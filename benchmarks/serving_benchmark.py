@@ -12,8 +12,9 @@ step, then:
   the same network built from a plain `Dense` (median of repeats, after a
   warm-up call); the size of each SavedModel directory;
 - `predict (ms)`: one `model.predict` call on 32 examples of the OPT model,
-  the first after a training step (the kernel is recomputed) and the next
-  ones (the weights did not change: the cached kernel is used).
+  the first after a training step and the next ones with the weights
+  unchanged (OPT layers compute W from their variables for every batch;
+  releases before 0.3 reused a cached W while the weights were unchanged).
 
 It prints markdown tables.
 """
@@ -80,8 +81,8 @@ def measure(dim, units, repeats, workdir):
     start = time.perf_counter()
     model.predict(x, verbose=0)
     predict_rows.append(("first after a training step", time.perf_counter() - start))
-    cached = _median_ms(lambda: model.predict(x, verbose=0), repeats) / 1000
-    predict_rows.append(("weights unchanged (median)", cached))
+    again = _median_ms(lambda: model.predict(x, verbose=0), repeats) / 1000
+    predict_rows.append(("weights unchanged (median)", again))
     return rows, predict_rows
 
 

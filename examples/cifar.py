@@ -15,9 +15,11 @@ The official training of `opt_reference.md` §8.1–§8.3, on TFDS `cifar100`:
   drops at 120k, 195k and 255k; the first convolution stays full OPT.
 
 `--model` is any network of `keras_opt.models`; `--method` is `plain` or an
-orthogonalizer name (see `examples/common.py`); `--strategy` as there, with
-`model.fit` only. An "epoch" is 390 steps, as the official code reshuffles
-every 390 iterations.
+orthogonalizer name (see `examples/common.py`); `--strategy` and
+`--training_loop` as there (`multi_worker` trains with the fault-tolerant
+`keras_opt.distribute.train`, S-OPT's episodes and the monitors included).
+An "epoch" is 390 steps, as the official code reshuffles every 390
+iterations.
 
 Usage (the full recipe; about 1.5 h for CNN-6 on one modern GPU):
 
@@ -200,8 +202,9 @@ def augment(image, label):
     return tf.image.random_flip_left_right(image), label
 
 
-def load_datasets(flags_obj, seed):
-    """The augmented, repeated train set and the test set, batched."""
+def load_datasets(flags_obj):
+    """`(train, test)`: `train(shuffle_seed)` the augmented, repeated train
+    set, `test` the test set, batched."""
     import tensorflow_datasets as tfds
 
     train, test = tfds.load(
@@ -210,32 +213,36 @@ def load_datasets(flags_obj, seed):
         as_supervised=True,
         data_dir=flags_obj.data_dir,
     )
-    train = (
-        train.shuffle(50_000, seed=seed, reshuffle_each_iteration=True)
-        .repeat()
-        .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-        .batch(flags_obj.batch_size, drop_remainder=True)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+
+    def train_set(shuffle_seed):
+        return (
+            train.shuffle(
+                50_000, seed=shuffle_seed, reshuffle_each_iteration=True
+            )
+            .repeat()
+            .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(flags_obj.batch_size, drop_remainder=True)
+            .prefetch(tf.data.AUTOTUNE)
+        )
+
     test = (
         test.map(lambda image, label: (tf.cast(image, "float32"), label))
         .batch(100)
         .prefetch(tf.data.AUTOTUNE)
     )
-    return train, test
+    return train_set, test
 
 
 def train_one(flags_obj, seed, run_dir):
-    """Trains `--model` with the recipe; returns its `common.run_record`."""
+    """Trains `--model` with the recipe; returns its `common.run_record`.
+
+    `model.fit`, or under `--strategy=multi_worker` (or
+    `--training_loop=custom`) the fault-tolerant `keras_opt.distribute.train`
+    loop, with S-OPT's episodes and the monitors on either path; the loop
+    reshuffles the data every epoch with a seed of (seed, epoch).
+    """
     strategy = common.get_strategy(flags_obj)
-    if common.training_loop(flags_obj, strategy) != "fit":
-        raise ValueError(
-            "cifar.py trains with model.fit (S-OPT's episodes are a fit "
-            "callback). Expected --training_loop=fit or auto with a strategy "
-            "that fit supports. Received: --strategy="
-            f"{flags_obj.strategy} --training_loop={flags_obj.training_loop}"
-        )
-    train, test = load_datasets(flags_obj, seed)
+    train, test = load_datasets(flags_obj)
     with common.strategy_scope(strategy):
         model = build_model(flags_obj)
         model.compile(
@@ -248,21 +255,42 @@ def train_one(flags_obj, seed, run_dir):
         extra.append(
             keras_opt.callbacks.SubspaceEpisodes(flags_obj.episode_steps)
         )
-    callbacks = common.make_callbacks(
-        flags_obj, run_dir, test_metrics=common.TestMetrics(x=test), extra=extra
-    )
     train_steps, _ = schedule(flags_obj)
     steps_per_epoch = min(flags_obj.steps_per_epoch, train_steps)
-    with common.Timer() as timer:
-        history = model.fit(
-            train,
-            epochs=math.ceil(train_steps / steps_per_epoch),
-            steps_per_epoch=steps_per_epoch,
-            callbacks=callbacks,
-            verbose=flags_obj.verbose,
+    epochs = math.ceil(train_steps / steps_per_epoch)
+    if common.training_loop(flags_obj, strategy) == "custom":
+        history = common.train_custom_loop(
+            flags_obj,
+            model,
+            lambda epoch: train(seed * 100_003 + epoch),
+            run_dir,
+            common.loop_callbacks(flags_obj, run_dir, strategy, extra),
+            epochs,
+            steps_per_epoch,
         )
+        final = model.evaluate(test, verbose=0, return_dict=True)
+        history.history["test_accuracy"] = [final["accuracy"]]
+        history.history["test_loss"] = [final["loss"]]
+    else:
+        callbacks = common.make_callbacks(
+            flags_obj, run_dir, test_metrics=common.TestMetrics(x=test),
+            extra=extra,
+        )
+        with common.Timer() as timer:
+            history = model.fit(
+                train(seed),
+                epochs=epochs,
+                steps_per_epoch=steps_per_epoch,
+                callbacks=callbacks,
+                verbose=flags_obj.verbose,
+            )
+        history.train_time_s = timer.seconds
     if run_dir:
         model.save(os.path.join(run_dir, "model.keras"))
+    return _run_record(flags_obj, seed, model, history)
+
+
+def _run_record(flags_obj, seed, model, history):
     logs = history.history
     episodes = [
         int(keras.ops.convert_to_numpy(layer.subspace_episode))
@@ -271,11 +299,11 @@ def train_one(flags_obj, seed, run_dir):
     return common.run_record(
         history,
         seed,
-        timer.seconds,
+        history.train_time_s,
         model=flags_obj.model,
         subspace_episodes=max(episodes, default=None),
         paper_parameter_count=keras_opt.models.paper_parameter_count(model),
-        train_accuracy=logs["accuracy"][-1],
+        train_accuracy=logs["accuracy"][-1] if "accuracy" in logs else None,
         test_accuracy=logs["test_accuracy"][-1],
         test_loss=logs["test_loss"][-1],
         train_steps=int(keras.ops.convert_to_numpy(model.optimizer.iterations)),

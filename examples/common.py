@@ -44,13 +44,29 @@ PLAIN_BASELINES = ("orthogonal", "srip", "mhe", "hs_mhe")
 METHODS = (PLAIN,) + tuple(sorted(keras_opt.orthogonalizers.ALIASES)) + (
     PLAIN_BASELINES
 )
-# OPT methods whose R is exactly orthogonal (up to float round-off).
+
+
+def _keeps_rotation_orthogonal(name):
+    orthogonalizer = keras_opt.orthogonalizers.get(name)
+    # An exact map, or OGD, whose Stiefel optimizer keeps R (= P) orthogonal.
+    return orthogonalizer.is_exact or orthogonalizer.is_stiefel
+
+
+# OPT methods whose R is orthogonal up to float round-off (the scripts use
+# a Stiefel optimizer, so this includes OGD), from the registry's flags.
 EXACT_METHODS = tuple(
     name
     for name in sorted(keras_opt.orthogonalizers.ALIASES)
-    if name not in ("penalty", "or", "unconstrained", "upt")
+    if _keeps_rotation_orthogonal(name)
 )
 RESULTS_FILE = "results.json"
+# `--rotation_learning_rate`'s default, a multiple of `--learning_rate`.
+_ROTATION_FACTORS = {
+    "sgd": keras_opt.optimizers.StiefelSGD.default_rotation_learning_rate_factor,
+    "adam": (
+        keras_opt.optimizers.StiefelAdam.default_rotation_learning_rate_factor
+    ),
+}
 
 
 def define_flags(flag_values=flags.FLAGS, **defaults):
@@ -62,10 +78,7 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
             `epochs=200, optimizer="adam"`).
     """
     fv = flag_values
-
-    def default(name, value):
-        return defaults.pop(name, value)
-
+    default = defaults.pop  # default(name, value): the script's, or value
     flags.DEFINE_enum(
         "method",
         default("method", "gram_schmidt"),
@@ -91,6 +104,21 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
         "checkpoints and results.json go here, one seed_<n>/ per seed.",
         flag_values=fv,
     )
+    define_training_flags(fv, defaults)
+    define_run_flags(fv, defaults)
+    define_strategy_flags(fv, defaults)
+    define_recipe_flags(fv, defaults)
+    if defaults:
+        raise ValueError(
+            "Invalid flag defaults. Expected names of flags defined by "
+            f"examples.common. Received: {sorted(defaults)}"
+        )
+
+
+def define_training_flags(flag_values, defaults):
+    """Epochs, batch size and the optimizer's flags; pops their defaults."""
+    fv = flag_values
+    default = defaults.pop  # default(name, value): the script's, or value
     flags.DEFINE_integer("epochs", default("epochs", 2), "Training epochs.",
                          flag_values=fv)
     flags.DEFINE_integer("batch_size", default("batch_size", 128),
@@ -105,11 +133,23 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
     )
     flags.DEFINE_float("learning_rate", default("learning_rate", 0.1),
                        "Learning rate.", flag_values=fv)
+    flags.DEFINE_integer(
+        "cosine_decay_steps",
+        default("cosine_decay_steps", 0),
+        "If positive, the learning rate follows a cosine decay from "
+        "--learning_rate to 0 over this many steps (and the Stiefel step's "
+        "default rate with it); 0 keeps it constant.",
+        flag_values=fv,
+    )
     flags.DEFINE_float(
         "rotation_learning_rate",
         default("rotation_learning_rate", None),
-        "Learning rate of Stiefel-tagged rotations (method ogd or stiefel); "
-        "defaults to --learning_rate.",
+        "Learning rate of the Stiefel step, which trains only the rotations "
+        "R of --method=ogd/stiefel (every other variable, the P of the "
+        "other OPT methods included, gets --learning_rate). Defaults to the "
+        "optimizer's own factor times --learning_rate: "
+        f"{_ROTATION_FACTORS['sgd']:g}× for --optimizer=sgd (StiefelSGD), "
+        f"{_ROTATION_FACTORS['adam']:g}× for adam (StiefelAdam).",
         flag_values=fv,
     )
     flags.DEFINE_float("momentum", default("momentum", 0.9),
@@ -128,6 +168,12 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
         "Decoupled weight decay of the optimizer (Keras `weight_decay`).",
         flag_values=fv,
     )
+
+
+def define_run_flags(flag_values, defaults):
+    """Step limit, monitoring and verbosity flags; pops their defaults."""
+    fv = flag_values
+    default = defaults.pop  # default(name, value): the script's, or value
     flags.DEFINE_integer(
         "max_steps_per_epoch",
         default("max_steps_per_epoch", 0),
@@ -148,24 +194,16 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
         "model.fit verbosity: 0, 1 (progress bar) or 2 (a line per epoch).",
         flag_values=fv,
     )
-    define_strategy_flags(fv, defaults)
-    define_recipe_flags(fv, defaults)
-    if defaults:
-        raise ValueError(
-            "Invalid flag defaults. Expected names of flags defined by "
-            f"examples.common. Received: {sorted(defaults)}"
-        )
-
-
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
 
 def define_strategy_flags(flag_values, defaults):
     """The distribution flags, as the TensorFlow Model Garden names them."""
+    from keras_opt import distribute
+
     flags.DEFINE_enum(
         "strategy",
         defaults.pop("strategy", "default"),
-        STRATEGIES,
+        distribute.STRATEGIES,
         "tf.distribute strategy (keras_opt.distribute.get_strategy): one "
         "device, MirroredStrategy, MultiWorkerMirroredStrategy (workers "
         "from TF_CONFIG) or TPUStrategy.",
@@ -244,6 +282,37 @@ class LoopHistory:
         self.epoch = list(range(len(next(iter(history.values()), []))))
 
 
+def train_custom_loop(
+    flags_obj, model, dataset_fn, run_dir, callbacks, epochs,
+    steps_per_epoch=None,
+):
+    """Trains `model` with `keras_opt.distribute.train`; returns its history.
+
+    Checkpoints every 100 steps go to `<run_dir>/checkpoints`, so a rerun
+    resumes (and one after the last step trains nothing).
+
+    Returns:
+        A `LoopHistory` with `train_time_s`.
+    """
+    from keras_opt import distribute
+
+    checkpoint_dir = os.path.join(run_dir, "checkpoints") if run_dir else None
+    with Timer() as timer:
+        logs = distribute.train(
+            model,
+            dataset_fn,
+            epochs,
+            steps_per_epoch=steps_per_epoch,
+            checkpoint_dir=checkpoint_dir,
+            save_every=100 if checkpoint_dir else None,
+            verbose=int(flags_obj.verbose > 0),
+            callbacks=callbacks,
+        )
+    history = LoopHistory(logs)
+    history.train_time_s = timer.seconds
+    return history
+
+
 def define_recipe_flags(flag_values, defaults):
     """Defines the flags that set how OPT layers are made and trained.
 
@@ -306,8 +375,13 @@ def with_overrides(flags_obj, **overrides):
 
 def build_optimizer(flags_obj):
     """StiefelSGD or StiefelAdam, from the optimizer flags."""
+    learning_rate = flags_obj.learning_rate
+    if flags_obj.cosine_decay_steps > 0:
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            learning_rate, flags_obj.cosine_decay_steps
+        )
     kwargs = {
-        "learning_rate": flags_obj.learning_rate,
+        "learning_rate": learning_rate,
         "rotation_learning_rate": flags_obj.rotation_learning_rate,
         "weight_decay": flags_obj.weight_decay,
         "use_group_form": flags_obj.use_group_form,
@@ -322,7 +396,9 @@ def build_optimizer(flags_obj):
 class TestMetrics(keras.callbacks.Callback):
     """Evaluates held-out data at every epoch end into `logs["test_*"]`.
 
-    Put it before `TensorBoard` in `callbacks=[...]`, like the monitors.
+    Put it before `TensorBoard` in `callbacks=[...]` (the keras_opt
+    monitors put themselves first). `seconds` adds up the time spent
+    evaluating, so that a script can report its training time without it.
 
     Args:
         **evaluate_kwargs: what `model.evaluate` gets (`x`, `y`,
@@ -332,13 +408,16 @@ class TestMetrics(keras.callbacks.Callback):
     def __init__(self, **evaluate_kwargs):
         super().__init__()
         self.evaluate_kwargs = evaluate_kwargs
+        self.seconds = 0.0
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        results = self.model.evaluate(
-            verbose=0, return_dict=True, **self.evaluate_kwargs
-        )
+        with Timer() as timer:
+            results = self.model.evaluate(
+                verbose=0, return_dict=True, **self.evaluate_kwargs
+            )
+        self.seconds += timer.seconds
         for key, value in results.items():
             logs[f"test_{key}"] = value
 
@@ -388,15 +467,33 @@ def make_callbacks(
     return callbacks
 
 
-def _jsonable(value):
+def loop_callbacks(flags_obj, run_dir, strategy, extra=()):
+    """The callbacks of a `keras_opt.distribute.train` run.
+
+    Those of `make_callbacks` without the per-epoch test metrics and the
+    weights checkpoint (`train` saves its own checkpoints), and TensorBoard
+    on the chief worker only: every worker runs the callbacks.
+    """
+    chief = strategy is None or strategy.extended.should_checkpoint
+    callbacks = make_callbacks(
+        flags_obj, run_dir if chief else None, extra=extra
+    )
+    return [
+        callback
+        for callback in callbacks
+        if not isinstance(callback, keras.callbacks.ModelCheckpoint)
+    ]
+
+
+def jsonable(value):
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, (np.generic, np.ndarray)):
-        return _jsonable(value.tolist())
+        return jsonable(value.tolist())
     if hasattr(value, "numpy") or hasattr(value, "__array__"):
-        return _jsonable(np.asarray(value).tolist())
+        return jsonable(np.asarray(value).tolist())
     return value
 
 
@@ -422,7 +519,7 @@ def run_record(history, seed, train_time_s, **metrics):
     }
     return {
         "seed": seed,
-        **{k: _jsonable(v) for k, v in metrics.items()},
+        **{k: jsonable(v) for k, v in metrics.items()},
         "epochs_run": len(history.epoch),
         "train_time_s": train_time_s,
         "orthogonality_errors": orthogonality,
@@ -431,7 +528,8 @@ def run_record(history, seed, train_time_s, **metrics):
     }
 
 
-def _mean_std(values):
+def mean_std(values):
+    """`{"mean", "std" (ddof = 0), "values"}` of the non-None `values`."""
     values = [v for v in values if v is not None]
     if not values:
         return None
@@ -456,7 +554,7 @@ def run_seeds(flags_obj, script, train_one):
     Returns:
         The results: `script`, `method`, `flags`, `seeds`, `runs` (one
         `run_record` per seed) and `summary` (mean, std and values over
-        seeds of `val_accuracy` and `test_accuracy`).
+        seeds of `val_accuracy`, `test_accuracy` and `train_time_s`).
     """
     model_dir = flags_obj.model_dir
     runs = []
@@ -475,12 +573,12 @@ def run_seeds(flags_obj, script, train_one):
         "script": script,
         "method": flags_obj.method,
         "backend": keras.backend.backend(),
-        "flags": _jsonable(flag_dict),
+        "flags": jsonable(flag_dict),
         "seeds": [run["seed"] for run in runs],
         "runs": runs,
         "summary": {
-            key: _mean_std([run.get(key) for run in runs])
-            for key in ("val_accuracy", "test_accuracy")
+            key: mean_std([run.get(key) for run in runs])
+            for key in ("val_accuracy", "test_accuracy", "train_time_s")
         },
     }
     if model_dir:
@@ -492,7 +590,7 @@ def write_results(results, model_dir):
     os.makedirs(model_dir, exist_ok=True)
     path = os.path.join(model_dir, RESULTS_FILE)
     with open(path, "w") as f:
-        json.dump(_jsonable(results), f, indent=1, allow_nan=True)
+        json.dump(jsonable(results), f, indent=1, allow_nan=True)
     return path
 
 

@@ -235,8 +235,7 @@ def load_graph(flags_obj):
     return inputs, labels, weights, num_classes
 
 
-def run(flags_obj):
-    """Trains and evaluates the GCN for every seed; see `common.run_seeds`."""
+def _check_strategy(flags_obj):
     if flags_obj.strategy != "default" or flags_obj.training_loop == "custom":
         raise ValueError(
             "The GCN trains full-batch on one graph, which a strategy cannot "
@@ -245,83 +244,80 @@ def run(flags_obj):
             f"--strategy={flags_obj.strategy} "
             f"--training_loop={flags_obj.training_loop}"
         )
-    graph, labels, weights, num_classes = load_graph(flags_obj)
-    num_nodes = len(labels)
-    inputs = np.arange(num_nodes, dtype="int32")
 
-    def evaluate_kwargs(split):
-        return dict(x=inputs, y=labels, sample_weight=weights[split],
-                    batch_size=num_nodes)
+
+def _callbacks(flags_obj, run_dir, data):
+    """Graph metrics, early stopping (best weights) and the monitors."""
+    extra = []
+    if flags_obj.patience > 0:
+        extra.append(
+            keras.callbacks.EarlyStopping(
+                flags_obj.monitor,
+                mode="max" if flags_obj.monitor == "val_accuracy" else "min",
+                patience=flags_obj.patience,
+                restore_best_weights=True,
+            )
+        )
+    splits = {"val": np.flatnonzero(data["weights"]["validation"]),
+              "test": np.flatnonzero(data["weights"]["test"])}
+    return common.make_callbacks(
+        flags_obj,
+        run_dir,
+        test_metrics=GraphMetrics(data["inputs"], data["labels"], splits),
+        extra=extra,
+        save_best_only=True,
+    )
+
+
+def train_gcn(flags_obj, seed, run_dir, data):
+    """Trains one GCN on `data` (from `load_graph`); a `common.run_record`."""
+    model = build_model(
+        common.get_method(flags_obj), data["graph"]["features"],
+        data["graph"]["adjacency"], data["num_classes"],
+        hidden_units=flags_obj.hidden_units, dropout=flags_obj.dropout,
+        l2=flags_obj.l2, opt_kwargs=common.opt_layer_kwargs(flags_obj),
+        rotation_l2=flags_obj.rotation_l2,
+    )
+    model.compile(
+        optimizer=common.build_optimizer(flags_obj),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        weighted_metrics=["accuracy"],
+    )
+    inputs, labels = data["inputs"], data["labels"]
+    num_nodes = len(labels)
+    with common.Timer() as timer:
+        history = model.fit(
+            inputs, labels, sample_weight=data["weights"]["train"],
+            batch_size=num_nodes, epochs=flags_obj.epochs, shuffle=False,
+            callbacks=_callbacks(flags_obj, run_dir, data),
+            verbose=flags_obj.verbose,
+        )
+    final = {
+        split: model.evaluate(
+            x=inputs, y=labels, sample_weight=data["weights"][split],
+            batch_size=num_nodes, verbose=0, return_dict=True)
+        for split in ("validation", "test")
+    }
+    return common.run_record(
+        history, seed, timer.seconds,
+        val_accuracy=final["validation"]["accuracy"],
+        val_loss=final["validation"]["loss"],
+        test_accuracy=final["test"]["accuracy"],
+        test_loss=final["test"]["loss"],
+        train_steps=int(ops.convert_to_numpy(model.optimizer.iterations)),
+    )
+
+
+def run(flags_obj):
+    """Trains and evaluates the GCN for every seed; see `common.run_seeds`."""
+    _check_strategy(flags_obj)
+    graph, labels, weights, num_classes = load_graph(flags_obj)
+    data = {"graph": graph, "labels": labels, "weights": weights,
+            "num_classes": num_classes,
+            "inputs": np.arange(len(labels), dtype="int32")}
 
     def train_one(flags_obj, seed, run_dir):
-        model = build_model(
-            common.get_method(flags_obj),
-            graph["features"],
-            graph["adjacency"],
-            num_classes,
-            hidden_units=flags_obj.hidden_units,
-            dropout=flags_obj.dropout,
-            l2=flags_obj.l2,
-            opt_kwargs=common.opt_layer_kwargs(flags_obj),
-            rotation_l2=flags_obj.rotation_l2,
-        )
-        model.compile(
-            optimizer=common.build_optimizer(flags_obj),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            weighted_metrics=["accuracy"],
-        )
-        extra = []
-        if flags_obj.patience > 0:
-            extra.append(
-                keras.callbacks.EarlyStopping(
-                    flags_obj.monitor,
-                    mode="max" if flags_obj.monitor == "val_accuracy" else "min",
-                    patience=flags_obj.patience,
-                    restore_best_weights=True,
-                )
-            )
-        callbacks = common.make_callbacks(
-            flags_obj,
-            run_dir,
-            test_metrics=GraphMetrics(
-                inputs,
-                labels,
-                {
-                    "val": np.flatnonzero(weights["validation"]),
-                    "test": np.flatnonzero(weights["test"]),
-                },
-            ),
-            extra=extra,
-            save_best_only=True,
-        )
-        with common.Timer() as timer:
-            history = model.fit(
-                inputs,
-                labels,
-                sample_weight=weights["train"],
-                batch_size=num_nodes,
-                epochs=flags_obj.epochs,
-                shuffle=False,
-                callbacks=callbacks,
-                verbose=flags_obj.verbose,
-            )
-        final = {
-            split: model.evaluate(verbose=0, return_dict=True,
-                                  **evaluate_kwargs(split))
-            for split in ("validation", "test")
-        }
-        return common.run_record(
-            history,
-            seed,
-            timer.seconds,
-            val_accuracy=final["validation"]["accuracy"],
-            val_loss=final["validation"]["loss"],
-            test_accuracy=final["test"]["accuracy"],
-            test_loss=final["test"]["loss"],
-            train_steps=int(
-                ops.convert_to_numpy(model.optimizer.iterations)
-            ),
-        )
+        return train_gcn(flags_obj, seed, run_dir, data)
 
     return common.run_seeds(flags_obj, SCRIPT, train_one)
 

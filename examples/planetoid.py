@@ -61,6 +61,17 @@ def _read(path):
     return value.toarray() if isinstance(value, _CSRMatrix) else value
 
 
+def _fill_isolated_test_nodes(tx, ty, test_range):
+    """CiteSeer's isolated test nodes have no rows: give them zero features
+    and no label, as the GCN code does."""
+    span = test_range[-1] - test_range[0] + 1
+    tx_full = np.zeros((span, tx.shape[1]), tx.dtype)
+    tx_full[test_range - test_range[0]] = tx
+    ty_full = np.zeros((span, ty.shape[1]), ty.dtype)
+    ty_full[test_range - test_range[0]] = ty
+    return tx_full, ty_full
+
+
 def load_planetoid(name="cora", data_dir=None):
     """Loads a planetoid dataset with its standard split.
 
@@ -94,14 +105,7 @@ def load_planetoid(name="cora", data_dir=None):
         test_index = np.array([int(line) for line in f if line.strip()])
     test_range = np.sort(test_index)
     if name == "citeseer":
-        # Isolated test nodes have no rows: give them zero features and no
-        # label, as the GCN code does.
-        span = test_range[-1] - test_range[0] + 1
-        tx_full = np.zeros((span, tx.shape[1]), tx.dtype)
-        tx_full[test_range - test_range[0]] = tx
-        ty_full = np.zeros((span, ty.shape[1]), ty.dtype)
-        ty_full[test_range - test_range[0]] = ty
-        tx, ty = tx_full, ty_full
+        tx, ty = _fill_isolated_test_nodes(tx, ty, test_range)
     features = np.concatenate([allx, tx]).astype("float32")
     features[test_index] = features[test_range]
     onehot = np.concatenate([ally, ty])

@@ -2,11 +2,31 @@
 
 Each grid entry runs one example script in this process (its `define_flags`
 on a fresh `FlagValues`, then `run`), with `--model_dir` under
-`--work_dir/<script>/<label>`; its `results.json` is kept there. The page
-gets one table per script (validation and test accuracy, mean ± std over
-the seeds, the paper's number, the command) and PNG plots next to it: test
-accuracy over epochs (mean over seeds) per method, and each method's energy
-and orthogonality over training (`keras_opt.plot`).
+`--work_dir/<script>/<label>`; its `results.json` is kept there. An entry
+whose seeds and command match stored results is not rerun: its
+`results.json` in `--work_dir`, else its record in `--summary`
+(`docs/results_summary.json`, the per-seed validation and test accuracies
+of every entry, which this script rewrites). So with the stored file,
+
+```shell
+python -m examples.reproduce --grid=full
+```
+
+trains nothing and regenerates, from the stored per-seed results:
+
+- `docs/results.md`: one table per script (validation and test accuracy,
+  mean ± std over the seeds, the paired difference to the plain network
+  with its 95 % Student-t interval and verdict, the paper's number, the
+  command; `examples/results_page.py`), plus the section of
+  `docs/small_data.json` (`examples/small_data.py`) when it exists;
+- the README's generated blocks (the headline table and the main job's
+  accuracy), when `--output_dir` is `docs` (or `--readme` names a file);
+- PNG plots of the entries that have their `results.json` in
+  `--work_dir` (test accuracy over epochs, mean over seeds, per method;
+  each method's energy and orthogonality, `keras_opt.plot`); the stored
+  figures are kept otherwise.
+
+Rerun entries with `--noresume --scripts=... --labels=...`.
 
 Usage:
 
@@ -29,7 +49,11 @@ from absl import flags
 
 import keras_opt
 from examples import common
+from examples import results_page
 
+SUMMARY_FILE = "results_summary.json"
+# What `python -m examples.small_data --output=docs/small_data.json` writes.
+SMALL_DATA_FILE = "small_data.json"
 # (script, label, method, extra argv[, seeds]); seeds default to the grid's.
 ABLATION_SEEDS = [0, 1, 2]
 # GS and CP on Cora: 5 seeds, not 10 (a 1433×1433 map per step; the 2-core
@@ -72,16 +96,6 @@ GRIDS = {
     },
 }
 
-# Paper numbers (Liu et al., CVPR 2021), accuracy %, where there is one.
-# The paper's MLP numbers are on MNIST (error 6.05 → 5.11 % with GS), a task
-# not available offline here, so the MLP rows have none.
-PAPER = {
-    ("gcn", "plain"): 81.3,
-    ("gcn", "gs"): 81.9,
-    ("gcn", "cp"): 82.0,
-    ("gcn", "ogd"): 82.3,
-}
-
 FLAGS = flags.FLAGS
 
 
@@ -92,32 +106,36 @@ def define_flags(flag_values=FLAGS):
     flags.DEFINE_list("seeds", None, "Override the grid's seeds.",
                       flag_values=fv)
     flags.DEFINE_string("output_dir", "docs",
-                        "Where results.md and the PNGs go.", flag_values=fv)
+                        "Where results.md, results_summary.json and the PNGs "
+                        "go.", flag_values=fv)
     flags.DEFINE_string("work_dir", "/tmp/keras_opt_reproduce",
                         "Where each run's model_dir goes.", flag_values=fv)
     flags.DEFINE_string("data_dir", None,
                         "Passed to the Fashion-MNIST scripts.", flag_values=fv)
     flags.DEFINE_list(
-        "scripts",
-        None,
+        "scripts", None,
         "Run only the grid entries of these scripts (the page still lists "
-        "every entry whose results.json exists), e.g. to run two processes "
-        "side by side.",
-        flag_values=fv,
-    )
+        "every entry with stored results), e.g. to run two processes side "
+        "by side.", flag_values=fv)
     flags.DEFINE_list(
-        "labels",
-        None,
+        "labels", None,
         "Run only the grid entries with these labels (with --scripts).",
-        flag_values=fv,
-    )
+        flag_values=fv)
     flags.DEFINE_boolean(
-        "resume",
-        True,
-        "Reuse an entry's results.json in --work_dir when it has the same "
-        "seeds and command.",
-        flag_values=fv,
-    )
+        "resume", True,
+        "Reuse an entry's stored results (its results.json in --work_dir, "
+        "else its record in --summary) when they have the same seeds and "
+        "command; --noresume reruns the entries that --scripts/--labels "
+        "select.", flag_values=fv)
+    flags.DEFINE_string(
+        "summary", os.path.join("docs", SUMMARY_FILE),
+        "The stored per-seed results to reuse (a results_summary.json).",
+        flag_values=fv)
+    flags.DEFINE_string(
+        "readme", None,
+        "The README whose generated blocks are rewritten from the results; "
+        "defaults to README.md when --output_dir is docs, '' for none.",
+        flag_values=fv)
 
 
 def _script(name):
@@ -126,32 +144,42 @@ def _script(name):
     return importlib.import_module(f"examples.{name}")
 
 
+def _argv(method, argv, seeds):
+    return [f"--method={method}",
+            f"--seeds={','.join(str(s) for s in seeds)}", "--verbose=0",
+            *argv]
+
+
 def _command(script, method, argv, seeds):
-    argv = [
-        f"--method={method}",
-        f"--seeds={','.join(str(s) for s in seeds)}",
-        "--verbose=0",
-        *argv,
-    ]
-    return f"python -m examples.{script} " + " ".join(argv)
+    return f"python -m examples.{script} " + " ".join(
+        _argv(method, argv, seeds))
 
 
 def run_entry(script, method, argv, seeds, model_dir, data_dir=None):
-    """Runs one grid entry; returns (results, the equivalent command)."""
+    """Runs one grid entry; returns (results, the equivalent command).
+
+    The command leaves out `--data_dir`, which does not change results.
+    """
     module = _script(script)
-    argv = [
-        f"--method={method}",
-        f"--seeds={','.join(str(s) for s in seeds)}",
-        "--verbose=0",
-        *argv,
-    ]
+    extra = [f"--model_dir={model_dir}"]
     if data_dir and script in ("fashion_mnist", "mlp"):
-        argv.append(f"--data_dir={data_dir}")
+        extra.append(f"--data_dir={data_dir}")
     flag_values = flags.FlagValues()
     module.define_flags(flag_values)
-    flag_values([script, *argv, f"--model_dir={model_dir}"])
-    command = f"python -m examples.{script} " + " ".join(argv)
-    return module.run(flag_values), command
+    flag_values([script, *_argv(method, argv, seeds), *extra])
+    return module.run(flag_values), _command(script, method, argv, seeds)
+
+
+def summary_entry(results, command):
+    """What results_summary.json keeps of one entry's results.json."""
+    runs = results["runs"]
+    times = [run.get("train_time_s") for run in runs]
+    entry = {"command": command, "seeds": list(results["seeds"])}
+    entry.update({key: results["summary"][key]
+                  for key in ("val_accuracy", "test_accuracy")})
+    if all(t is not None for t in times):
+        entry["train_time_s"] = common.mean_std(times)
+    return entry
 
 
 def _mean_curve(results, key):
@@ -163,15 +191,19 @@ def _mean_curve(results, key):
     return np.mean([c[:length] for c in curves], axis=0)
 
 
-def plot_accuracy(entries, path, title):
-    """Test accuracy over epochs (mean over seeds), one line per method."""
+def plot_accuracy(histories, path, title):
+    """Test accuracy over epochs (mean over seeds), one line per method.
+
+    Args:
+        histories: `{label: results}` of results.json dicts.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(6, 4))
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    for label, results, _ in entries:
+    for label, results in histories.items():
         curve = _mean_curve(results, "test_accuracy")
         if curve is not None:
             axes.plot(np.arange(1, len(curve) + 1), curve, label=label)
@@ -183,87 +215,29 @@ def plot_accuracy(entries, path, title):
     return path
 
 
-def _pct(stats):
-    return common.format_mean_std(stats, scale=100.0, digits=1)
+def _plots(output_dir, script, histories, labels):
+    """Writes the script's plots from the entries with histories.
 
-
-TITLES = {
-    "gcn": "Cora, 2-layer GCN (`examples/gcn.py`)",
-    "fashion_mnist": "Fashion-MNIST, the main-job CNN (`examples/fashion_mnist.py`)",
-    "mlp": "Fashion-MNIST, the paper's MLP 784-256-256-10 (`examples/mlp.py`)",
-}
-DEFAULT_METHOD = "gs"
-PLAIN_LABEL = "plain"
-
-
-def _test_mean(results):
-    stats = results["summary"]["test_accuracy"]
-    return None if stats is None else 100 * stats["mean"]
-
-
-def target_lines(script, entries):
-    """The issue's targets for one table, checked against its numbers."""
-    means = {label: _test_mean(results) for label, results, _ in entries}
-    plain = means.get(PLAIN_LABEL)
-    if plain is None:
-        return []
-    opt = {
-        label: mean
-        for label, mean in means.items()
-        if label != PLAIN_LABEL and mean is not None
-        and label not in ("upt", "gs_fn")
-    }
-    lines = []
-
-    def verdict(ok):
-        return "met" if ok else "**missed**"
-
-    if script == "gcn":
-        lines.append(
-            f"- plain within 1 point of Kipf & Welling's 81.5: {plain:.1f} "
-            f"({verdict(abs(plain - 81.5) <= 1.0)})"
+    The accuracy plot is redrawn only when every entry has its history
+    (else the stored figure is kept). Returns whether any figure exists.
+    """
+    for label, results in histories.items():
+        keras_opt.plot.plot_training_dynamics(
+            results["runs"][0]["history"],
+            os.path.join(output_dir, f"{script}_{label}_dynamics.png"),
+            title=f"{script} {label}, seed {results['seeds'][0]}",
         )
-        for label in ("gs", "cp", "ogd"):
-            if label in opt:
-                lines.append(
-                    f"- OPT {label} ≥ plain mean: {opt[label]:.1f} vs "
-                    f"{plain:.1f} ({verdict(opt[label] >= plain)})"
-                )
-        if opt:
-            best = max(opt, key=opt.get)
-            lines.append(
-                f"- best OPT ≥ plain + 0.5: {best} {opt[best]:.1f} vs "
-                f"{plain + 0.5:.1f} ({verdict(opt[best] >= plain + 0.5)})"
-            )
-    else:
-        if DEFAULT_METHOD in opt:
-            lines.append(
-                f"- default orthogonalizer ({DEFAULT_METHOD}) ≥ plain − 0.3: "
-                f"{opt[DEFAULT_METHOD]:.2f} vs {plain - 0.3:.2f} "
-                f"({verdict(opt[DEFAULT_METHOD] >= plain - 0.3)})"
-            )
-        if opt:
-            best = max(opt, key=opt.get)
-            lines.append(
-                f"- best OPT ≥ plain: {best} {opt[best]:.2f} vs {plain:.2f} "
-                f"({verdict(opt[best] >= plain)})"
-            )
-    if "upt" in means and DEFAULT_METHOD in means:
-        fn = (
-            f"; FN ✗ (V trained too) {means['gs_fn']:.2f} vs FN ✓ "
-            f"{means[DEFAULT_METHOD]:.2f}"
-            if "gs_fn" in means
-            else ""
-        )
-        lines.append(
-            f"- ablation: UPT (no orthogonality) {means['upt']:.2f} vs OPT "
-            f"{means[DEFAULT_METHOD]:.2f}{fn} (paper, CIFAR-100 CNN-6 error: "
-            "UPT 42.61, OPT FN ✗ 37.24, OPT FN ✓ 33.02)"
-        )
-    return lines
+    path = os.path.join(output_dir, f"{script}_accuracy.png")
+    if set(histories) == set(labels):
+        plot_accuracy(histories, path, script)
+    return os.path.exists(path)
 
 
-def write_page(tables, output_dir, grid):
+def write_page(summary, output_dir, grid, with_plots=(), small_data=None):
+    """Writes results.md from a summary (see `examples.results_page`).
+
+    `small_data` is the results of `examples/small_data.py`, or `None`.
+    """
     lines = [
         "# Results",
         "",
@@ -271,56 +245,36 @@ def write_page(tables, output_dir, grid):
         f"--grid={grid} --output_dir={output_dir}` on "
         f"{datetime.date.today().isoformat()}, {platform.machine()} "
         f"{platform.processor() or ''} ({os.cpu_count()} CPUs), "
-        f"keras_opt {keras_opt.__version__}. Accuracy in %, mean ± std over "
-        "the seeds (the seeds column). Every method runs at its defaults: "
-        "the library's recipe for the OPT layers (`keras_opt.layers."
-        "BaseOPT`, \"Recipes\"), the script's published recipe for the "
-        "plain network; no method was tuned on these runs, and the recipe "
-        "was chosen on validation data (see the closing note of issue 8 "
-        "and `docs/recipes.md`). `upt` is the paper's UPT ablation (W = P·V, "
-        "P unconstrained) and `gs_fn` its FN ✗ ablation (V trained too).",
+        f"keras_opt {keras_opt.__version__}, from the per-seed results in "
+        f"`{SUMMARY_FILE}` (each row's command produced them). Every "
+        "method runs at its defaults: the library's recipe for the OPT "
+        "layers (`keras_opt.layers.BaseOPT`, \"Recipes\"), the script's "
+        "published recipe for the plain network; no method was tuned on "
+        "these runs, and the recipe was chosen on validation data (see the "
+        "closing note of issue 8 and `docs/recipes.md`). `upt` is the "
+        "paper's UPT ablation (W = P·V, P unconstrained) and `gs_fn` its "
+        "FN ✗ ablation (V trained too).",
+        "",
+        results_page.METHOD_NOTE,
         "",
     ]
-    for script, entries in tables.items():
-        plain = next(
-            (_test_mean(r) for label, r, _ in entries if label == PLAIN_LABEL),
-            None,
-        )
-        lines += [
-            f"## {TITLES.get(script, script)}",
-            "",
-            "| method | seeds | validation | test | test − plain | paper "
-            "| command |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for label, results, command in entries:
-            summary = results["summary"]
-            paper = PAPER.get((script, label))
-            mean = _test_mean(results)
-            delta = (
-                "–" if plain is None or mean is None or label == PLAIN_LABEL
-                else f"{mean - plain:+.2f}"
-            )
-            lines.append(
-                f"| {label} | {len(results['seeds'])} | "
-                f"{_pct(summary['val_accuracy'])} | "
-                f"{_pct(summary['test_accuracy'])} | {delta} | "
-                f"{paper if paper is not None else '–'} | `{command}` |"
-            )
-        targets = target_lines(script, entries)
-        if targets:
-            lines += ["", "Targets (issue 8):", ""] + targets
-        lines += ["", f"![test accuracy, {script}]({script}_accuracy.png)", ""]
-        for label, _, _ in entries:
-            lines.append(
-                f"![energy and orthogonality, {script} {label}]"
-                f"({script}_{label}_dynamics.png)"
-            )
-        lines.append("")
+    for script, entries in summary.items():
+        lines += results_page.script_section(
+            script, entries, script in with_plots)
+    if small_data is not None:
+        lines += results_page.small_data_lines(small_data)
     path = os.path.join(output_dir, "results.md")
     with open(path, "w") as f:
         f.write("\n".join(lines))
     return path
+
+
+def load_summary(path):
+    """The stored summary at `path`, or `{}` when there is none."""
+    if not path or not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
 
 
 def _cached(model_dir, seeds, command):
@@ -334,60 +288,106 @@ def _cached(model_dir, seeds, command):
     return results
 
 
+def _stored(stored, script, label, seeds, command):
+    entry = stored.get(script, {}).get(label)
+    if entry and entry.get("seeds") == seeds and (
+            entry.get("command") == command):
+        return entry
+    return None
+
+
+class _Grid:
+    """The entries of one grid, resolved to stored or new results."""
+
+    def __init__(self, spec, seeds, options):
+        self.spec, self.seeds, self.options = spec, seeds, options
+
+    def entries(self):
+        for entry in self.spec["runs"]:
+            script, label, method, argv = entry[:4]
+            seeds = [int(s) for s in self.seeds] if self.seeds else (
+                entry[4] if len(entry) > 4 else self.spec["seeds"])
+            yield script, label, method, argv, seeds
+
+    def selected(self, script, label):
+        scripts, labels = self.options["scripts"], self.options["labels"]
+        return (not scripts or script in scripts) and (
+            not labels or label in labels)
+
+    def resolve(self, script, label, method, argv, seeds):
+        """`(summary entry, results.json or None)`, or `(None, None)`."""
+        options = self.options
+        model_dir = os.path.join(options["work_dir"], script, label)
+        command = _command(script, method, argv, seeds)
+        rerun = not options["resume"] and self.selected(script, label)
+        if not rerun:
+            results = _cached(model_dir, seeds, command)
+            if results is not None:
+                return summary_entry(results, command), results
+            entry = _stored(options["stored"], script, label, seeds, command)
+            if entry is not None:
+                return entry, None
+        if not self.selected(script, label):
+            return None, None
+        results, command = run_entry(script, method, argv, seeds, model_dir,
+                                     options["data_dir"])
+        results["command"] = command
+        common.write_results(results, model_dir)
+        return summary_entry(results, command), results
+
+
 def reproduce(grid, output_dir, work_dir, seeds=None, data_dir=None,
-              scripts=None, resume=True, labels=None):
+              scripts=None, resume=True, labels=None, summary=None,
+              readme=None):
     """Runs `grid` (a name of `GRIDS` or a dict like them); writes the page.
+
+    Entries whose seeds and command match stored results (a results.json
+    in `work_dir`, else the record in the `summary` file) are not rerun.
+    Writes results.md, results_summary.json and the plots to `output_dir`,
+    and rewrites the generated blocks of `readme` (a path) if given.
 
     Returns:
         The path of results.md.
     """
     spec = GRIDS[grid] if isinstance(grid, str) else grid
     os.makedirs(output_dir, exist_ok=True)
-    tables = {}
-    for entry in spec["runs"]:
-        script, label, method, argv = entry[:4]
-        entry_seeds = [int(s) for s in seeds] if seeds else (
-            entry[4] if len(entry) > 4 else spec["seeds"]
-        )
-        model_dir = os.path.join(work_dir, script, label)
-        command = _command(script, method, argv, entry_seeds)
-        results = _cached(model_dir, entry_seeds, command) if resume else None
-        if results is None:
-            if (scripts and script not in scripts) or (
-                labels and label not in labels
-            ):
-                continue
-            results, command = run_entry(
-                script, method, argv, entry_seeds, model_dir, data_dir
-            )
-            results["command"] = command
-            common.write_results(results, model_dir)
-        tables.setdefault(script, []).append((label, results, command))
-        keras_opt.plot.plot_training_dynamics(
-            results["runs"][0]["history"],
-            os.path.join(output_dir, f"{script}_{label}_dynamics.png"),
-            title=f"{script} {label}, seed {results['seeds'][0]}",
-        )
-    for script, entries in tables.items():
-        plot_accuracy(
-            entries, os.path.join(output_dir, f"{script}_accuracy.png"),
-            script,
-        )
-    summary = {
-        script: {label: results["summary"] for label, results, _ in entries}
-        for script, entries in tables.items()
-    }
-    with open(os.path.join(output_dir, "results_summary.json"), "w") as f:
-        json.dump(summary, f, indent=1)
-    return write_page(
-        tables, output_dir, grid if isinstance(grid, str) else "custom"
-    )
+    grid_runs = _Grid(spec, seeds, {
+        "work_dir": work_dir, "data_dir": data_dir, "scripts": scripts,
+        "labels": labels, "resume": resume, "stored": load_summary(summary)})
+    tables, histories = {}, {}
+    for script, label, method, argv, entry_seeds in grid_runs.entries():
+        entry, results = grid_runs.resolve(script, label, method, argv,
+                                           entry_seeds)
+        if entry is None:
+            continue
+        tables.setdefault(script, {})[label] = entry
+        if results is not None:
+            histories.setdefault(script, {})[label] = results
+    with_plots = [script for script, entries in tables.items()
+                  if _plots(output_dir, script, histories.get(script, {}),
+                            entries)]
+    with open(os.path.join(output_dir, SUMMARY_FILE), "w") as f:
+        json.dump(tables, f, indent=1)
+    if readme:
+        results_page.update_readme(readme, tables)
+    return write_page(tables, output_dir,
+                      grid if isinstance(grid, str) else "custom", with_plots,
+                      load_summary(os.path.join(output_dir, SMALL_DATA_FILE))
+                      or None)
+
+
+def _readme_path(flags_obj):
+    if flags_obj.readme is not None:
+        return flags_obj.readme or None
+    if os.path.normpath(flags_obj.output_dir) == "docs":
+        return "README.md"
+    return None
 
 
 def main(_):
     print(reproduce(FLAGS.grid, FLAGS.output_dir, FLAGS.work_dir,
                     FLAGS.seeds, FLAGS.data_dir, FLAGS.scripts, FLAGS.resume,
-                    FLAGS.labels))
+                    FLAGS.labels, FLAGS.summary, _readme_path(FLAGS)))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ Modules:
 - `keras_opt.orthogonalizers`: the maps P → R of the paper, by name.
 - `keras_opt.optimizers`: `StiefelSGD` and `StiefelAdam` (the paper's OGD).
 - `keras_opt.energy`: the hyperspherical energy of a layer's neurons.
+- `keras_opt.initializers`: `MinimumEnergy`, evenly spread prototypes.
+- `keras_opt.recipes`: the `"default"` and `"official"` presets.
 - `keras_opt.callbacks`: energy and orthogonality monitors for `fit`, and
   `SubspaceEpisodes` for S-OPT (`subspace=` of the OPT layers).
 - `keras_opt.regularizers`: the paper's baseline penalties (OR, SRIP, MHE).
@@ -27,12 +29,14 @@ Modules:
 from keras_opt import baselines
 from keras_opt import callbacks
 from keras_opt import energy
+from keras_opt import initializers
 from keras_opt import layers
 from keras_opt import linalg
 from keras_opt import models
 from keras_opt import optimizers
 from keras_opt import orthogonalizers
 from keras_opt import plot
+from keras_opt import recipes
 from keras_opt import regularizers
 from keras_opt import stiefel
 from keras_opt import variable_tags

@@ -150,7 +150,7 @@ def convert(
     converted = _clone(model, clone)
     for old, new, is_converted in pairs:
         if is_converted:
-            _start_at_kernel(old, new)
+            _move_kernel_to_basis(old, new)
         else:
             new.set_weights(old.get_weights())
     return converted
@@ -191,8 +191,8 @@ def _opt_kwargs(layer, orthogonalizer, block_size):
     return kwargs
 
 
-def _start_at_kernel(old, new):
-    """Sets the basis of OPT layer `new` so that its kernel is `old`'s."""
+def _move_kernel_to_basis(old, new):
+    """Sets V = R₀ᵀ·W (and the bias), so that `new` computes what `old` does."""
     kernel = ops.convert_to_tensor(old.kernel, "float32")
     kernel = ops.reshape(kernel, (-1, kernel.shape[-1]))
     rotation = new.rotation
@@ -202,8 +202,7 @@ def _start_at_kernel(old, new):
             f"Cannot convert layer '{old.name}': the orthogonalizer's "
             "rotation at its starting point is not orthogonal, so the "
             "outputs would change. Expected max|RᵀR − I| <= 1e-5. "
-            f"Received: {error:.3g} for orthogonalizer="
-            f"{new.orthogonalizer!r}"
+            f"Received: {error:.3g} for orthogonalizer={new.orthogonalizer!r}"
         )
     basis = ops.matmul(ops.transpose(rotation), kernel)
     new.basis.assign(ops.cast(basis, new.basis.dtype))

@@ -229,62 +229,65 @@ def _make_pair_sum(s, half_space, chunk_size, dtype):
 
     @ops.custom_gradient
     def pair_sum(units):
-        num_neurons, dim = units.shape
-        size = min(chunk_size, num_neurons)
-        num_tiles = -(-num_neurons // size)
-        padded = _pad_rows(units, num_tiles * size)
-        tile_rows, tile_cols = np.triu_indices(num_tiles)
-        tile_rows = ops.convert_to_tensor(tile_rows.astype("int32"))
-        tile_cols = ops.convert_to_tensor(tile_cols.astype("int32"))
-        offsets = ops.arange(size, dtype="int32")
-
-        def body(tile, accumulator):
-            row_start = ops.take(tile_rows, tile) * size
-            col_start = ops.take(tile_cols, tile) * size
-            rows = ops.slice(padded, [row_start, 0], [size, dim])
-            cols = ops.slice(padded, [col_start, 0], [size, dim])
-            row_ids = (row_start + offsets)[:, None]
-            col_ids = (col_start + offsets)[None, :]
-            upper = (col_ids > row_ids) & (col_ids < num_neurons)
-            value = kernel_value(ops.matmul(rows, ops.transpose(cols)))
-            value = ops.sum(ops.where(upper, value, 0.0))
-            return accumulator + ops.cast(value, "float64")
-
-        result = ops.fori_loop(
-            0, len(np.triu_indices(num_tiles)[0]), body,
-            ops.zeros((), dtype="float64"),
-        )
+        size = min(chunk_size, units.shape[0])
+        result = _tiled_pair_sum(units, kernel_value, size)
 
         def grad(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
-            rows_per_block = max(
-                1, min(size, _BLOCK_ELEMENTS // num_neurons)
-            )
-            num_blocks = -(-num_neurons // rows_per_block)
-            padded_rows = _pad_rows(units, num_blocks * rows_per_block)
-            col_ids = ops.arange(num_neurons, dtype="int32")[None, :]
-
-            def block_grad(block):
-                start = block * rows_per_block
-                rows = ops.slice(
-                    padded_rows, [start, 0], [rows_per_block, dim]
-                )
-                cosine = ops.matmul(rows, ops.transpose(units))
-                row_ids = start + ops.arange(rows_per_block, dtype="int32")
-                off_diagonal = row_ids[:, None] != col_ids
-                slope = ops.where(off_diagonal, kernel_slope(cosine), 0.0)
-                return ops.matmul(slope, units)
-
-            blocks = ops.map(
-                block_grad, ops.arange(num_blocks, dtype="int32")
-            )
-            gradient = ops.reshape(blocks, (-1, dim))[:num_neurons]
+            gradient = _pair_sum_gradient(units, kernel_slope, size)
             return ops.cast(upstream, dtype) * gradient
 
         return ops.cast(result, dtype), grad
 
     return pair_sum
+
+
+def _tiled_pair_sum(units, kernel_value, size):
+    """Σ_{i<j} f(c_ij) over the upper tiles of the Gram matrix, in float64."""
+    num_neurons, dim = units.shape
+    num_tiles = -(-num_neurons // size)
+    padded = _pad_rows(units, num_tiles * size)
+    tile_rows, tile_cols = np.triu_indices(num_tiles)
+    tiles = len(tile_rows)
+    tile_rows = ops.convert_to_tensor(tile_rows.astype("int32"))
+    tile_cols = ops.convert_to_tensor(tile_cols.astype("int32"))
+    offsets = ops.arange(size, dtype="int32")
+
+    def body(tile, accumulator):
+        row_start = ops.take(tile_rows, tile) * size
+        col_start = ops.take(tile_cols, tile) * size
+        rows = ops.slice(padded, [row_start, 0], [size, dim])
+        cols = ops.slice(padded, [col_start, 0], [size, dim])
+        row_ids = (row_start + offsets)[:, None]
+        col_ids = (col_start + offsets)[None, :]
+        upper = (col_ids > row_ids) & (col_ids < num_neurons)
+        value = kernel_value(ops.matmul(rows, ops.transpose(cols)))
+        value = ops.sum(ops.where(upper, value, 0.0))
+        return accumulator + ops.cast(value, "float64")
+
+    return ops.fori_loop(0, tiles, body, ops.zeros((), dtype="float64"))
+
+
+def _pair_sum_gradient(units, kernel_slope, size):
+    """d/d units of the pair sum, by row blocks of ≤ `size` × N entries."""
+    num_neurons, dim = units.shape
+    rows_per_block = max(1, min(size, _BLOCK_ELEMENTS // num_neurons))
+    num_blocks = -(-num_neurons // rows_per_block)
+    padded_rows = _pad_rows(units, num_blocks * rows_per_block)
+    col_ids = ops.arange(num_neurons, dtype="int32")[None, :]
+
+    def block_grad(block):
+        start = block * rows_per_block
+        rows = ops.slice(padded_rows, [start, 0], [rows_per_block, dim])
+        cosine = ops.matmul(rows, ops.transpose(units))
+        row_ids = start + ops.arange(rows_per_block, dtype="int32")
+        off_diagonal = row_ids[:, None] != col_ids
+        slope = ops.where(off_diagonal, kernel_slope(cosine), 0.0)
+        return ops.matmul(slope, units)
+
+    blocks = ops.map(block_grad, ops.arange(num_blocks, dtype="int32"))
+    return ops.reshape(blocks, (-1, dim))[:num_neurons]
 
 
 def _pad_rows(x, num_rows):

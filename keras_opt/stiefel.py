@@ -75,10 +75,20 @@ def step_size(learning_rate, skew):
     """OGD's adaptive step `α = min(lr, 1 / (‖W‖_F + 1e-8))` (q = ½).
 
     The cap keeps `α‖W‖ <= 1`, where the two fixed-point iterations of
-    `cayley_retraction` converge.
+    `cayley_retraction` converge. `‖W‖_F` is computed scaled by the
+    largest entry, so it stays finite wherever W is (float32's
+    `sum(W²)` overflows from entries of about 1e19 on).
     """
-    norm = ops.sqrt(ops.sum(ops.square(skew)))
-    return ops.minimum(learning_rate, 1.0 / (norm + NORM_EPSILON))
+    return ops.minimum(
+        learning_rate, 1.0 / (frobenius_norm(skew) + NORM_EPSILON)
+    )
+
+
+def frobenius_norm(x):
+    """`‖X‖_F`, finite for every finite X: `max|X| · ‖X / max|X|‖_F`."""
+    largest = ops.max(ops.abs(x))
+    scale = ops.where(ops.greater(largest, 0), largest, ops.ones_like(largest))
+    return scale * ops.sqrt(ops.sum(ops.square(x / scale)))
 
 
 def cayley_retraction(x, skew, alpha, tangent=None):
@@ -92,6 +102,10 @@ def cayley_retraction(x, skew, alpha, tangent=None):
     largest entry is on the diagonal. The drift estimate doubles it and adds
     an allowance for rounding (`ROUNDING_ALLOWANCE`).
 
+    Everything is computed from `αW` and `αM`, whose norms `α‖W‖ <= 1`
+    (`step_size`) bounds, so no huge but finite W can overflow the
+    products or make the estimate `α⁴·‖W²X‖²` a NaN (0 · inf).
+
     Args:
         x: A matrix with orthonormal columns, shape `(n, p)`.
         skew: A skew-symmetric matrix of shape `(n, n)`.
@@ -102,15 +116,21 @@ def cayley_retraction(x, skew, alpha, tangent=None):
         A tuple `(y, drift)`: the new point and an estimate of the increase
         of `max |YᵀY − I|` over `max |XᵀX − I|`.
     """
+    skew = alpha * skew
     if tangent is None:
         tangent = ops.matmul(skew, x)
+    else:
+        tangent = alpha * tangent
     second = ops.matmul(skew, tangent)
     third = ops.matmul(skew, second)
-    half = 0.5 * alpha
-    y = x + alpha * (tangent + half * (second + half * third))
+    y = x + tangent + 0.5 * (second + 0.5 * third)
+    return y, _drift(second)
+
+
+def _drift(second):
+    """The drift estimate `½ max_j ‖(α²W²X)_j‖²` plus the rounding allowance."""
     column_norms = ops.sum(ops.square(second), axis=-2)
-    drift = 0.5 * ops.square(ops.square(alpha)) * ops.max(column_norms)
-    return y, drift + ROUNDING_ALLOWANCE
+    return 0.5 * ops.max(column_norms) + ROUNDING_ALLOWANCE
 
 
 def group_generator(x, m):
@@ -148,7 +168,8 @@ def group_cayley_retraction(x, skew, alpha, tangent=None):
     iterations give `Y₂ = X + T (αI + (α²/2) A + (α³/4) A²)`, `T = X A`:
     two `d×d` products (`A²` and `T·(…)`) instead of three. The drift
     estimate is that of `cayley_retraction`: the columns of `W²X = X A²`
-    have the norms of those of `A²`.
+    have the norms of those of `A²`. As there, everything is computed from
+    `αA` and `αT`.
 
     Args:
         x: A square orthogonal matrix, shape `(n, n)`.
@@ -159,14 +180,14 @@ def group_cayley_retraction(x, skew, alpha, tangent=None):
     Returns:
         A tuple `(y, drift)` as for `cayley_retraction`.
     """
+    skew = alpha * skew
     if tangent is None:
         tangent = ops.matmul(x, skew)
+    else:
+        tangent = alpha * tangent
     square = ops.matmul(skew, skew)
-    half = 0.5 * alpha
-    y = x + alpha * (tangent + half * ops.matmul(tangent, skew + half * square))
-    column_norms = ops.sum(ops.square(square), axis=-2)
-    drift = 0.5 * ops.square(ops.square(alpha)) * ops.max(column_norms)
-    return y, drift + ROUNDING_ALLOWANCE
+    y = x + tangent + 0.5 * ops.matmul(tangent, skew + 0.5 * square)
+    return y, _drift(square)
 
 
 def qr_retraction(x, tangent, alpha, nearly_orthonormal=False):

@@ -55,7 +55,16 @@ class BenchmarksTest(test_case.TestCase):
             rows = _table_rows(lines, "d")
             self.assertEqual([row[1] for row in rows], methods)
             for row in rows:
-                self.assertGreater(float(row[2]) + float(row[6]), 0.0)
+                step, ratio, matmul = (float(row[i]) for i in (2, 3, 6))
+                # A 4096² float32 matmul takes ≥ 5 ms on any CPU here.
+                self.assertGreater(matmul, 0.0, str(row))
+                # The ratio column is step / matmul, up to the printed
+                # rounding (±0.005 on each of the three numbers).
+                self.assertBetween(
+                    ratio,
+                    max(step - 0.005, 0.0) / (matmul + 0.005) - 0.005,
+                    (step + 0.005) / max(matmul - 0.005, 1e-9) + 0.005,
+                )
                 if row[1] != "plain":
                     self.assertLessEqual(float(row[5]), 1e-5)
 
@@ -79,13 +88,61 @@ class BenchmarksTest(test_case.TestCase):
             orthogonalizer = keras_opt.orthogonalizers.get(row[0])
             # OGD's map is the identity: its optimizer keeps P orthogonal.
             if orthogonalizer.is_exact and not orthogonalizer.is_stiefel:
-                self.assertLessEqual(float(row[4]), 1e-5, row)
+                self.assertLessEqual(float(row[4]), 1e-5, str(row))
         cnn6 = {row[0]: row for row in _table_rows(lines, "CNN-6 built with")}
         self.assertEqual(list(cnn6), ["plain", "gram_schmidt", "lowdin"])
         # Löwdin opts out of XLA (supports_jit=False): Keras falls back.
         self.assertEqual(cnn6["gram_schmidt"][1], "on")
         self.assertEqual(cnn6["lowdin"][1], "off")
-        self.assertEqual(float(cnn6["plain"][3]), 1.0)
+        # Ratios are against the plain network's row (step in whole ms and
+        # ratios printed to 2 decimals; peak RSS in whole MiB).
+        for method, row in cnn6.items():
+            for value, ratio in ((2, 3), (5, 6)):
+                self.assertRoundedRatio(
+                    float(row[ratio]), float(row[value]),
+                    float(cnn6["plain"][value]), method)
+
+    def test_main_job_profile(self):
+        args = ["--synthetic", "640", "--epochs", "2", "--max_steps", "3",
+                "--repeats", "1"]
+        rows = _table_rows(
+            _run("main_job_profile.py", *args, "--variants",
+                 "memory,memory_no_test,spe8"), "variant")
+        self.assertEqual([row[0] for row in rows],
+                         ["memory", "memory_no_test", "spe8"])
+        for row in rows:
+            self.assertRoundedRatio(float(row[3]), float(row[2]),
+                                    float(rows[0][2]), row[0], scale=0.0005)
+            self.assertGreater(float(row[5]), 0.0, str(row))  # CPU seconds
+            self.assertEqual(row[8], "6", str(row))  # 2 epochs of 3 batches
+        self.assertEqual(float(rows[1][7]), 0.0)  # no test evaluation
+        parts = _table_rows(_run("main_job_profile.py", *args,
+                                 "--interleaved"), "part (median of rounds 2+)")
+        self.assertLen(parts, 6)
+        pipelines = _table_rows(_run("main_job_profile.py", *args,
+                                     "--pipeline_only"), "pipeline")
+        self.assertEqual([row[0] for row in pipelines], ["tfds", "memory"])
+
+    def test_linalg_kernels_benchmark(self):
+        for jit_compile in ([], ["--jit_compile"]):
+            rows = _table_rows(
+                _run("linalg_kernels_benchmark.py", "--dims", "48",
+                     "--repeats", "1", *jit_compile), "d")
+            kernels = {row[1]: row for row in rows}
+            self.assertEqual(set(kernels), {
+                "matmul", "qr", "cholesky_qr", "cholesky",
+                "triangular_solve", "lu_solve", "svd"})
+            for row in rows:  # seconds to 4 significant digits
+                exact = float(row[2]) / float(kernels["matmul"][2])
+                self.assertBetween(float(row[3]), exact * 0.999 - 0.005,
+                                   exact * 1.001 + 0.005, str(row))
+
+    def assertRoundedRatio(self, ratio, value, base, msg, scale=0.5):
+        """`ratio` = value / base, printed rounded: ±0.005 on the ratio,
+        ±`scale` on value and base."""
+        exact = value / base
+        error = 0.005 + scale * (1 + exact) / (base - scale)
+        self.assertBetween(ratio, exact - error, exact + error, msg)
 
     def test_large_d_benchmark_with_blocks(self):
         methods = ["gram_schmidt", "stiefel"]

@@ -56,6 +56,42 @@ class CifarExampleTest(test_case.TestCase):
         expected = 3 if flag_values.subspace else None
         self.assertEqual(record["subspace_episodes"], expected)
 
+    @parameterized.named_parameters(
+        ("default", "default"), ("mirrored", "mirrored")
+    )
+    def test_custom_loop_runs_the_monitors_and_episodes(self, strategy):
+        # The multi-worker path (`keras_opt.distribute.train`), forced with
+        # --training_loop=custom: S-OPT's episodes and the monitors run.
+        model_dir = self.get_temp_dir()
+        flag_values = _flag_values(
+            [
+                "--train_steps=4",
+                "--steps_per_epoch=2",
+                "--episode_steps=1",
+                "--batch_size=4",
+                "--model=cnn6",
+                "--subspace=0.25",
+                f"--strategy={strategy}",
+                "--training_loop=custom",
+                f"--model_dir={model_dir}",
+            ]
+        )
+        with tfds.testing.mock_data(num_examples=8):
+            results = cifar.run(flag_values)
+        (record,) = results["runs"]
+        self.assertEqual(record["train_steps"], 4)
+        self.assertEqual(record["subspace_episodes"], 4)
+        self.assertEqual(record["epochs_run"], 2)
+        self.assertBetween(record["test_accuracy"], 0.0, 1.0)
+        self.assertNotEmpty(record["orthogonality_errors"])
+        for name, error in record["orthogonality_errors"].items():
+            self.assertLess(error, 1e-4, msg=name)
+        self.assertIn("opt_total", record["energy_first_last"])
+        self.assertLen(record["history"]["energy/opt_total"], 2)
+        self.assertNotEmpty(
+            tf.io.gfile.glob(f"{model_dir}/seed_0/checkpoints/ckpt-*")
+        )
+
     def test_official_loss(self):
         rng = np.random.default_rng(0)
         logits = rng.standard_normal((4, 100)).astype("float32") * 5

@@ -23,9 +23,11 @@ def _flag_values(argv=()):
 class ClsOptExampleTest(test_case.TestCase):
     def test_trains_both_heads_and_draws_the_features(self):
         model_dir = self.get_temp_dir()
+        # The script's learning rate (0.05): at 0.1 this 320-example task
+        # collapses either head on some seeds (the plain one at seed 1).
         flag_values = _flag_values(
             ["--epochs=6", "--batch_size=32", "--validation_size=0",
-             "--learning_rate=0.1", f"--model_dir={model_dir}"]
+             f"--model_dir={model_dir}"]
         )
         results = cls_opt.run(flag_values, datasets=_synthetic_splits())
         cls_run = results["runs"][0]

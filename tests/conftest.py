@@ -3,6 +3,9 @@
 The MirroredStrategy tests need two logical CPUs, which TensorFlow only
 allows to be configured before it runs its first op. pytest imports every
 test module in one process, so configure them here, before any of them.
+Where that fails (TensorFlow ran an op first), those tests skip; where the
+environment variable `CI` is set, the run fails instead, so that a CI run
+cannot pass without them.
 """
 
 import os
@@ -19,8 +22,15 @@ if keras.backend.backend() == "tensorflow":
             tf.config.list_physical_devices("CPU")[0],
             [tf.config.LogicalDeviceConfiguration()] * 2,
         )
-    except RuntimeError:
-        pass
+    except RuntimeError as error:
+        if os.environ.get("CI"):
+            raise RuntimeError(
+                "Could not configure the 2 logical CPUs that the "
+                "MirroredStrategy tests need: TensorFlow ran an op before "
+                "tests/conftest.py. Expected: nothing initializes TensorFlow "
+                "before the conftest (with `CI` set, this fails the run "
+                f"instead of skipping those tests). Received: {error}"
+            ) from error
 
 
 def pytest_configure(config):

@@ -14,10 +14,12 @@ import sys
 import tempfile
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl.testing import absltest
 
+import keras_opt
 from keras_opt import distribute
 from tests import test_case
 from tests._workers import common
@@ -33,7 +35,10 @@ def reference(kind, epochs):
     """The uninterrupted single-process run, computed once per test process."""
     if (kind, epochs) not in _REFERENCES:
         model = common.make_model(kind)
-        history = distribute.train(model, common.make_dataset_fn(), epochs)
+        history = distribute.train(
+            model, common.make_dataset_fn(), epochs,
+            callbacks=common.make_callbacks(kind),
+        )
         _REFERENCES[kind, epochs] = common.summary(model, history)
     return _REFERENCES[kind, epochs]
 
@@ -54,6 +59,8 @@ def load(path):
         return {
             "weights": [data[f"w{i}"] for i in range(count)],
             "loss": data["loss"],
+            "episodes": list(data["episodes"]),
+            "energy": data["energy"],
             "iterations": int(data["iterations"]),
             "orthogonality": data["orthogonality"],
             "training_path": str(data["training_path"]),
@@ -68,6 +75,7 @@ def latest_step(checkpoint_dir):
 class TestCase(test_case.TestCase):
     def assertMatchesReference(self, result, expected):
         self.assertEqual(result["iterations"], expected["iterations"])
+        self.assertEqual(list(result["episodes"]), expected["episodes"])
         for a, b in zip(result["weights"], expected["weights"], strict=True):
             self.assertAllClose(a, b, atol=1e-5, rtol=0)
         self.assertLessEqual(max(result["orthogonality"]), 1e-5)
@@ -181,12 +189,14 @@ class DistributeTest(TestCase):
         self.assertMatchesReference(result, expected)
 
     def test_two_workers_match_single_process(self):
+        # "sopt" trains with callbacks: S-OPT episodes and the monitors.
+        kinds = ["gs", "ogd", "sopt"]
         workers = self.launch(
-            {"strategy": "multi_worker", "kinds": ["gs", "ogd"], "epochs": 2},
+            {"strategy": "multi_worker", "kinds": kinds, "epochs": 2},
             num_workers=2,
         )
         self.assertEqual(self.wait(workers), [0, 0], self.logs())
-        for kind in ("gs", "ogd"):
+        for kind in kinds:
             first, second = (
                 load(os.path.join(self.directory, f"worker{i}_{kind}.npz"))
                 for i in range(2)
@@ -196,6 +206,13 @@ class DistributeTest(TestCase):
                 self.assertAllEqual(a, b)
             self.assertEqual(first["iterations"], 2 * common.STEPS_PER_EPOCH)
             self.assertMatchesReference(first, reference(kind, 2))
+        sopt = load(os.path.join(self.directory, "worker1_sopt.npz"))
+        episodes = 2 * common.STEPS_PER_EPOCH // common.EPISODE_STEPS
+        self.assertEqual(sopt["episodes"], [episodes, episodes])
+        self.assertLen(sopt["energy"], 2)
+        self.assertAllClose(
+            sopt["energy"], reference("sopt", 2)["energy"], rtol=1e-5
+        )
 
     def test_killed_worker_resumes_from_checkpoint(self):
         checkpoints = os.path.join(self.directory, "checkpoints")
@@ -253,6 +270,91 @@ class TrainTest(TestCase):
                 model.optimizer.iterations.numpy(),
                 fitted.optimizer.iterations.numpy(),
             )
+
+    def test_callbacks_see_what_fit_shows_them(self):
+        dataset = common.make_dataset_fn(shuffle=False)(0)
+        runs = {}
+        for loop in ("train", "fit"):
+            calls = []
+            recorder = keras.callbacks.LambdaCallback(
+                on_train_begin=lambda logs: calls.append("train_begin"),
+                on_epoch_begin=lambda epoch, logs: calls.append(epoch),
+                on_train_batch_end=lambda batch, logs: calls.append(
+                    (batch, sorted(logs))
+                ),
+                on_epoch_end=lambda epoch, logs: calls.append(
+                    (epoch, sorted(logs))
+                ),
+                on_train_end=lambda logs: calls.append("train_end"),
+            )
+            monitors = [
+                recorder,
+                keras_opt.callbacks.EnergyMonitor(),
+                keras_opt.callbacks.OrthogonalityMonitor(),
+            ]
+            keras.backend.clear_session()  # the same layer names
+            model = common.make_model("mixed")
+            if loop == "fit":
+                history = model.fit(
+                    dataset, epochs=2, verbose=0, callbacks=monitors
+                ).history
+            else:
+                history = distribute.train(
+                    model, dataset, epochs=2, callbacks=monitors
+                )
+            runs[loop] = (calls, history, model.get_weights())
+        (calls, history, weights), (fit_calls, fit_history, fit_weights) = (
+            runs["train"], runs["fit"]
+        )
+        self.assertEqual(calls, fit_calls)
+        self.assertEqual(sorted(history), sorted(fit_history))
+        for key, values in fit_history.items():
+            self.assertAllClose(history[key], values, atol=1e-6, msg=key)
+        for a, b in zip(weights, fit_weights, strict=True):
+            self.assertAllClose(a, b, atol=1e-6, rtol=0)
+
+    def test_stop_training_ends_the_loop(self):
+        stopper = keras.callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs: setattr(
+                model, "stop_training", batch == 4
+            )
+        )
+        model = common.make_model("gs")
+        history = distribute.train(
+            model, common.make_dataset_fn(), epochs=3, callbacks=[stopper]
+        )
+        self.assertEqual(int(model.optimizer.iterations.numpy()), 5)
+        self.assertLen(history["loss"], 1)
+
+    def test_interrupted_sopt_run_resumes_like_an_uninterrupted_one(self):
+        # Episodes of 7 steps, checkpoints every 5: the checkpoint of global
+        # step 35 is saved after the episode that ends there; the run
+        # crashes at step 37, resumes from step 35 and ends with the
+        # episodes, weights and slots of the run that never stopped.
+        directory = self.get_temp_dir()
+        dataset_fn = common.make_dataset_fn()
+
+        class Crash(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                if int(self.model.optimizer.iterations.numpy()) == 37:
+                    raise RuntimeError("Crash")
+
+        model = common.make_model("sopt")
+        with self.assertRaisesRegex(RuntimeError, "Crash"):
+            distribute.train(
+                model, dataset_fn, 2, checkpoint_dir=directory, save_every=5,
+                callbacks=common.make_callbacks("sopt") + [Crash()],
+            )
+        self.assertEqual(latest_step(directory), 35)
+        resumed = common.make_model("sopt", seed=1)
+        history = distribute.train(
+            resumed, dataset_fn, 2, checkpoint_dir=directory, save_every=5,
+            callbacks=common.make_callbacks("sopt"),
+        )
+        expected = reference("sopt", 2)
+        self.assertEqual(expected["episodes"], [5, 5])
+        self.assertAllClose(history["loss"], expected["loss"][-1:], atol=1e-5)
+        self.assertMatchesReference(common.summary(resumed, history), expected)
 
     def test_resume_after_the_last_epoch_trains_nothing(self):
         directory = self.get_temp_dir()

@@ -76,6 +76,50 @@ class StiefelTest(test_case.TestCase):
             stiefel.step_size(10.0, skew), 1.0 / (norm + 1e-8), atol=1e-15
         )
 
+    @parameterized.named_parameters(
+        ("1e10", 1e10), ("1e20", 1e20), ("1e30", 1e30)
+    )
+    def test_step_size_of_a_huge_generator(self, scale):
+        # ‖W‖² overflows float32 from about 1e19 on; the step size must not
+        # drop to 0 (no step) or turn NaN.
+        skew = np.array([[0.0, 3.0], [-3.0, 0.0]], "float32") * scale
+        alpha = float(stiefel.step_size(np.float32(0.1), skew))
+        self.assertAllClose(alpha * np.sqrt(18.0) * scale, 1.0, rtol=1e-6)
+
+    @parameterized.named_parameters(
+        (f"{form}_{scale:.0e}", form, scale)
+        for form in ("official", "group")
+        for scale in (1e10, 1e20, 1e30)
+    )
+    def test_drift_estimate_of_a_huge_generator(self, form, scale):
+        # The retraction and its drift estimate depend on α·W only: a W
+        # scaled by 1e10 to 1e30 (float32) with the capped step α = 1/‖W‖
+        # gives the point and the estimate of W at the scale 1, not NaN
+        # from α⁴ underflowing to 0 times ‖W²‖² overflowing to inf.
+        rng = np.random.default_rng(4)
+        x = random_stiefel(rng, 6, 6).astype("float32")
+        m = rng.standard_normal((6, 6)).astype("float32")
+        if form == "group":
+            skew, tangent = stiefel.group_generator(x, m)
+            skew, tangent = np.asarray(skew), np.asarray(tangent)
+            retraction = stiefel.group_cayley_retraction
+        else:
+            skew = skew_generator(x, m).astype("float32")
+            tangent = skew @ x
+            retraction = stiefel.cayley_retraction
+        results = []
+        for factor in (1.0, scale):
+            big = skew * np.float32(factor)
+            alpha = stiefel.step_size(np.float32(10.0), big)
+            results.append(
+                retraction(x, big, alpha, tangent * np.float32(factor))
+            )
+        (y, drift), (big_y, big_drift) = results
+        self.assertAllFinite(big_y)
+        self.assertAllClose(big_y, y, atol=1e-5, rtol=0)
+        self.assertAllClose(big_drift, drift, atol=0, rtol=1e-4)
+        self.assertGreater(float(drift), 1e-3)
+
     @parameterized.named_parameters(*SHAPES)
     def test_cayley_retraction(self, n, p):
         rng = np.random.default_rng(2)

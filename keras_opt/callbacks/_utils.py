@@ -1,46 +1,20 @@
 """Helpers shared by the keras_opt callbacks."""
 
+import sys
+
 import keras
 
+from keras_opt import layers
 from keras_opt._validation import check_number
-from keras_opt.layers import BaseOPT
 
 UPDATE_FREQS = ("epoch", "batch")
-
-
-def iter_layers(model):
-    """Yields the layers of `model`, depth first, once each.
-
-    Walks the public `layers` of models nested in `model` (Sequential or
-    functional models used as layers, subclassed models); the sublayers of
-    a plain `keras.layers.Layer` are not listed by any public API and are
-    not visited.
-    """
-    seen = set()
-    stack = list(reversed(model.layers))
-    while stack:
-        layer = stack.pop()
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        yield layer
-        stack.extend(reversed(getattr(layer, "layers", None) or []))
-
-
-def opt_layers(model):
-    """The built OPT layers of `model`."""
-    return [
-        layer
-        for layer in iter_layers(model)
-        if isinstance(layer, BaseOPT) and layer.built
-    ]
 
 
 def plain_kernel_layers(model):
     """Built non-OPT layers with a `kernel` of rank >= 2."""
     found = []
-    for layer in iter_layers(model):
-        if isinstance(layer, BaseOPT) or not layer.built:
+    for layer in layers.iter_layers(model):
+        if isinstance(layer, layers.BaseOPT) or not layer.built:
             continue
         kernel = getattr(layer, "kernel", None)
         if kernel is not None and len(kernel.shape) >= 2:
@@ -57,7 +31,59 @@ def check_frequency(frequency, update_freq):
     check_number("frequency", frequency, "int", low=1)
 
 
-class PeriodicMonitor(keras.callbacks.Callback):
+class LogsWriter(keras.callbacks.Callback):
+    """A callback whose values go into `logs`, ahead of the other callbacks.
+
+    Keras passes one `logs` dict along the callbacks in the order of
+    `callbacks=[...]`, so a callback listed earlier (TensorBoard, CSVLogger,
+    EarlyStopping, ModelCheckpoint, ...) never sees the keys a later one
+    adds, and TensorBoard drops them silently. At `on_train_begin` a
+    `LogsWriter` therefore moves itself, in the
+    `keras.callbacks.CallbackList` that runs it (`fit`'s, or
+    `keras_opt.distribute.train`'s), ahead of every callback that is not a
+    `LogsWriter`; the writers keep their order among themselves. Called
+    from anything else than a `CallbackList`, it stays where it is.
+    """
+
+    def on_train_begin(self, logs=None):
+        callback_list = _calling_callback_list(self)
+        if callback_list is None:
+            return
+        listed = callback_list.callbacks
+        position = next(i for i, c in enumerate(listed) if c is self)
+        first = next(
+            i for i, c in enumerate(listed) if not isinstance(c, LogsWriter)
+        )
+        if first < position:
+            # CallbackList is iterating `listed` at `position`: moving this
+            # callback to an earlier place leaves the callbacks after it
+            # where they were, so each is still called once.
+            listed.insert(first, listed.pop(position))
+
+
+def _calling_callback_list(callback, depth=8):
+    """The `CallbackList` up the call stack that holds `callback`, or None.
+
+    Keras gives a callback no reference to its list; the list is the
+    `self` of the frame that called the hook.
+    """
+    frame = sys._getframe(1)
+    try:
+        for _ in range(depth):
+            frame = frame.f_back
+            if frame is None:
+                return None
+            owner = frame.f_locals.get("self")
+            if isinstance(owner, keras.callbacks.CallbackList) and any(
+                c is callback for c in owner.callbacks
+            ):
+                return owner
+        return None
+    finally:
+        del frame
+
+
+class PeriodicMonitor(LogsWriter):
     """Computes `self.measure()` (a dict of floats) every N epochs or batches.
 
     Values go into the `logs` dict in place. Every epoch's logs get the
@@ -89,6 +115,7 @@ class PeriodicMonitor(keras.callbacks.Callback):
         pass
 
     def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
         self._latest = {}
         self._batches_seen = 0
 

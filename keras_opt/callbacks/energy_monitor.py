@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_opt import energy
+from keras_opt import layers
 from keras_opt.callbacks import _utils
 
 
@@ -22,11 +23,11 @@ class EnergyMonitor(_utils.PeriodicMonitor):
     while a plain layer's energy moves.
 
     The values are written into the `logs` dict that Keras passes along the
-    callback list, so `History`, `CSVLogger` and `TensorBoard` show them.
-    **Ordering rule:** put the monitor *before* `TensorBoard`, `CSVLogger`,
-    `EarlyStopping`, `ModelCheckpoint` and `ReduceLROnPlateau` in
-    `callbacks=[...]`; callbacks earlier in the list do not see the keys.
-    `History` is appended by Keras at the end and always sees them.
+    callback list, so `History`, `CSVLogger`, `TensorBoard`,
+    `EarlyStopping`, `ModelCheckpoint` and `ReduceLROnPlateau` see them,
+    wherever the monitor is listed in `callbacks=[...]`: at the start of
+    training it moves itself ahead of the callbacks that are not keras_opt
+    monitors, so that it runs first at every epoch (and batch) end.
 
     The energy is computed every `frequency` epochs (`update_freq="epoch"`)
     or batches (`update_freq="batch"`; batch logs then carry the values, so
@@ -83,7 +84,7 @@ class EnergyMonitor(_utils.PeriodicMonitor):
     def measure(self):
         values = {}
         total = 0.0
-        for layer in _utils.opt_layers(self.model):
+        for layer in layers.opt_layers(self.model):
             value = self._energy(layer.kernel)
             values[f"energy/{layer.name}"] = value
             total += value

@@ -5,6 +5,7 @@ import warnings
 import keras
 from keras import ops
 
+from keras_opt import layers
 from keras_opt import linalg
 from keras_opt._validation import check_number
 from keras_opt.callbacks import _utils
@@ -31,11 +32,11 @@ class OrthogonalityMonitor(_utils.PeriodicMonitor):
     checked against the budget.
 
     The values are written into the `logs` dict that Keras passes along the
-    callback list, so `History`, `CSVLogger` and `TensorBoard` show them.
-    **Ordering rule:** put the monitor *before* `TensorBoard`, `CSVLogger`,
-    `EarlyStopping`, `ModelCheckpoint` and `ReduceLROnPlateau` in
-    `callbacks=[...]`; callbacks earlier in the list do not see the keys.
-    `History` is appended by Keras at the end and always sees them.
+    callback list, so `History`, `CSVLogger`, `TensorBoard`,
+    `EarlyStopping`, `ModelCheckpoint` and `ReduceLROnPlateau` see them,
+    wherever the monitor is listed in `callbacks=[...]`: at the start of
+    training it moves itself ahead of the callbacks that are not keras_opt
+    monitors, so that it runs first at every epoch (and batch) end.
 
     Args:
         budget: `None` or a positive float, the largest acceptable error.
@@ -70,7 +71,7 @@ class OrthogonalityMonitor(_utils.PeriodicMonitor):
     def measure(self):
         values = {}
         self._checked = set()
-        for layer in _utils.opt_layers(self.model):
+        for layer in layers.opt_layers(self.model):
             error = linalg.orthogonality_error(
                 ops.cast(layer.rotation, "float64")
             )

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_opt import layers
 from keras_opt.callbacks import _utils
 from keras_opt.regularizers import SRIP
 
@@ -29,7 +30,7 @@ def srip_schedule(epoch):
 
 
 @keras.saving.register_keras_serializable(package="keras_opt")
-class SRIPScheduler(keras.callbacks.Callback):
+class SRIPScheduler(_utils.LogsWriter):
     """Sets each SRIP regularizer's coefficient to `factor * schedule(epoch)`.
 
     At the start of every epoch it assigns `schedule(epoch)` times the
@@ -40,8 +41,9 @@ class SRIPScheduler(keras.callbacks.Callback):
     `kernel_regularizer`, `rotation_regularizer` or any other attribute);
     pass `regularizers` to pick them yourself. The
     current multiplier is written to `logs["srip_multiplier"]` at epoch end,
-    as `LearningRateScheduler` writes `"learning_rate"`; put this callback
-    before `TensorBoard` and `CSVLogger` to see it there.
+    as `LearningRateScheduler` writes `"learning_rate"`; like the monitors,
+    the scheduler moves itself ahead of the other callbacks at the start of
+    training, so `TensorBoard` and `CSVLogger` see it in any order.
 
     Args:
         schedule: A function `epoch (0-based int) -> multiplier`. Defaults
@@ -88,6 +90,7 @@ class SRIPScheduler(keras.callbacks.Callback):
         self._multiplier = None
 
     def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
         if self.regularizers is None:
             self._found = _find_srip(self.model)
         else:
@@ -130,7 +133,7 @@ class SRIPScheduler(keras.callbacks.Callback):
 
 def _find_srip(model):
     found = {}
-    for layer in _utils.iter_layers(model):
+    for layer in layers.iter_layers(model):
         for value in vars(layer).values():
             if isinstance(value, SRIP):
                 found[id(value)] = value

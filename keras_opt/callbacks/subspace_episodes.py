@@ -15,13 +15,17 @@ def subspace_layers(model):
     """
     return [
         layer
-        for layer in model._flatten_layers(include_self=True, recursive=True)
-        if isinstance(layer, layers.BaseOPT)
-        and (
-            getattr(layer, "subspace_size", None) is not None
-            or getattr(layer, "block_size", None) is not None
-        )
+        for layer in layers.opt_layers(model, built_only=False)
+        if getattr(layer, "subspace_size", None) is not None
+        or getattr(layer, "block_size", None) is not None
     ]
+
+
+def _episodes_ended(layer):
+    """The episode counter of an S-OPT or block layer (a weight)."""
+    if getattr(layer, "block_size", None) is not None:
+        return layer.block_episode
+    return layer.subspace_episode
 
 
 def next_subspace_episode(model, optimizer=None):
@@ -79,12 +83,20 @@ class SubspaceEpisodes(keras.callbacks.Callback):
     R into V, redraw the permutation of their blocks, reset P
     (`keras_opt.layers.blocks`).
 
-    The boundary is read from the optimizer's step counter, and each
-    layer's episode counter, index set and basis are weights, so a run
-    resumed from a `.keras` file or by `keras.callbacks.BackupAndRestore`
-    continues with the same episode and indices. With
-    `steps_per_execution=k` the callback runs every k steps, and a boundary
-    is handled at the first callback after it.
+    Whenever the episodes due, `iterations // every_n_steps`, change (and
+    at the first step of `fit`), it compares them with the episodes the
+    layers have ended, their `subspace_episode` (`block_episode`) counter,
+    and ends one episode if more are due. Both numbers are state that
+    `.keras` files, checkpoints and `keras.callbacks.BackupAndRestore` save
+    and restore together (the counter, index set and basis are layer
+    weights), so a resumed run
+    continues with the same episodes and indices as an uninterrupted one,
+    whatever the order of the callbacks. The episodes are numbered by the
+    optimizer's steps: with a fresh optimizer (`iterations = 0`) on layers
+    that already ended k episodes, the next one ends at step
+    `(k + 1) * every_n_steps`. With `steps_per_execution=k` the callback
+    runs every k steps, and a boundary is handled at the first callback
+    after it.
 
     Args:
         every_n_steps: Positive int, the length of an episode in steps.
@@ -105,7 +117,7 @@ class SubspaceEpisodes(keras.callbacks.Callback):
         self.every_n_steps = check_number(
             "every_n_steps", every_n_steps, "int", low=1
         )
-        self._episodes_ended = None
+        self._checked_due = None
 
     def _due(self):
         iterations = keras.ops.convert_to_numpy(self.model.optimizer.iterations)
@@ -119,13 +131,20 @@ class SubspaceEpisodes(keras.callbacks.Callback):
                 "or `block_size=`. Received: "
                 f"model '{self.model.name}'"
             )
-        self._episodes_ended = self._due()
+        self._checked_due = None
 
     def on_train_batch_end(self, batch, logs=None):
         due = self._due()
-        if due > self._episodes_ended:
+        if due == self._checked_due:
+            return
+        # Read only when `due` changes: at most one episode per boundary.
+        self._checked_due = due
+        ended = min(
+            int(keras.ops.convert_to_numpy(_episodes_ended(layer)))
+            for layer in subspace_layers(self.model)
+        )
+        if due > ended:
             next_subspace_episode(self.model, self.model.optimizer)
-            self._episodes_ended = due
 
     def get_config(self):
         return {"every_n_steps": self.every_n_steps}

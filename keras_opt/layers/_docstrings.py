@@ -1,5 +1,6 @@
 """The argument docs every OPT layer shares, written once."""
 
+import re
 import textwrap
 
 from keras_opt import orthogonalizers
@@ -71,9 +72,31 @@ KERAS_ARGUMENTS = """activation, use_bias, bias_initializer, bias_regularizer,
             `TypeError` naming the OPT argument to use instead."""
 
 
+CONV_COMMON = """The angles between filters, and the layer's
+    hyperspherical energy, stay those of the random start. `layer.kernel`
+    returns W, computed from the variables at every access, so the stock
+    convolution, shapes and config work unchanged; `layer.rotation` returns
+    R. `groups` must be 1.
+
+    With `orthogonalizer="ogd"` (or `"stiefel"`) P is R itself, starts at the
+    identity and is kept orthogonal by `keras_opt.optimizers.StiefelSGD` or
+    `StiefelAdam` (the paper's OGD).
+
+    Args:
+        filters, kernel_size, strides, padding, data_format, dilation_rate:
+            As in `keras.layers.{stock}`.
+        {{keras_arguments}}
+        {{opt_arguments}}"""
+
+
 def with_opt_arguments(cls):
-    """Fills `{{opt_arguments}}` and `{{keras_arguments}}` in a docstring."""
-    cls.__doc__ = cls.__doc__.replace(
-        "{{opt_arguments}}", OPT_ARGUMENTS
-    ).replace("{{keras_arguments}}", KERAS_ARGUMENTS)
+    """Fills the `{{...}}` placeholders of an OPT layer's docstring."""
+    doc = re.sub(
+        r"\{\{conv_common:(\w+)\}\}",
+        lambda match: CONV_COMMON.replace("{stock}", match.group(1)),
+        cls.__doc__,
+    )
+    cls.__doc__ = doc.replace("{{opt_arguments}}", OPT_ARGUMENTS).replace(
+        "{{keras_arguments}}", KERAS_ARGUMENTS
+    )
     return cls

@@ -5,9 +5,9 @@ import random
 import keras
 from keras import ops
 
+from keras_opt import initializers
 from keras_opt.layers import _docstrings
 from keras_opt.layers import blocks
-from keras_opt.layers.base_opt import default_basis_initializer
 from keras_opt.layers.opt_dense import OPTDense
 
 
@@ -17,13 +17,17 @@ class OPTClassifier(OPTDense):
     """Classifier head trained by OPT: CLS-OPT of the OPT paper.
 
     The logits are `z = x·R·V`: V (`basis`, shape `(d, num_classes)`) holds
-    one random class prototype per column, drawn once and frozen; R
-    (`rotation`, `(d, d)`) is a learned orthogonal matrix made by the
-    orthogonalizer from the trainable `rotation_parameter` P. The head learns
-    d(d−1)/2 parameters instead of the d·C of a `Dense` classifier, and the
-    prototypes keep the pairwise angles of their random start: near-uniform
-    on the sphere. Use it for very many classes (the paper: ImageNet-1k,
-    10,575 face identities); it is tested up to C = 100,000 at d = 512.
+    one class prototype per column, drawn once and frozen; R (`rotation`,
+    `(d, d)`) is a learned orthogonal matrix made by the orthogonalizer from
+    the trainable `rotation_parameter` P. The head learns d(d−1)/2
+    parameters instead of the d·C of a `Dense` classifier, and the
+    prototypes keep the pairwise angles of their start. By default they
+    start evenly spread (`keras_opt.initializers.MinimumEnergy`: a regular
+    simplex when C ≤ d + 1, else a short descent of the hyperspherical
+    energy, or Gaussian where C²·d is too large for it), so that few
+    prototypes in a low dimension do not collide as random ones do. Use it
+    for very many classes (the paper: ImageNet-1k, 10,575 face identities);
+    it is tested up to C = 100,000 at d = 512.
 
     The product is computed as `(x·R)·V`, never forming `W = R·V`, so a step
     costs about what a `Dense` head's does: B·d² + B·d·C multiply-adds.
@@ -98,6 +102,10 @@ class OPTClassifier(OPTDense):
             raise ValueError(
                 "Invalid value for argument `num_classes`. Expected a "
                 f"strictly positive int. Received: num_classes={num_classes!r}"
+            )
+        if basis_initializer is None:
+            basis_initializer = initializers.MinimumEnergy(
+                seed=random.randint(0, 2**31 - 1)
             )
         if not save_basis:
             basis_initializer = _seeded(basis_initializer, kwargs)
@@ -178,8 +186,6 @@ def _seeded(basis_initializer, kwargs):
             "they cannot be trained. Expected: `trainable_basis=False`. "
             "Received: trainable_basis=True"
         )
-    if basis_initializer is None:
-        return default_basis_initializer(seed=random.randint(0, 2**31 - 1))
     basis_initializer = keras.initializers.get(basis_initializer)
     if basis_initializer.get_config().get("seed") is None:
         raise ValueError(

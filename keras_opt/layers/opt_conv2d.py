@@ -17,21 +17,8 @@ class OPTConv2D(BaseOPTConv, keras.layers.Conv2D):
     is one learned orthogonal matrix shared by all filters, made by the
     orthogonalizer from the trainable `rotation_parameter` P; g is a learned
     gain per filter (`use_gain`). `R·V` is reshaped to the Keras kernel
-    layout `(kh, kw, C_in, filters)`, flattened in that order. The angles between
-    filters, and the layer's hyperspherical energy, stay those of the random
-    start. `layer.kernel` returns W, computed from the variables at every
-    access, so the stock convolution, shapes and config work unchanged;
-    `layer.rotation` returns R. `groups` must be 1.
-
-    With `orthogonalizer="ogd"` (or `"stiefel"`) P is R itself, starts at the
-    identity and is kept orthogonal by `keras_opt.optimizers.StiefelSGD` or
-    `StiefelAdam` (the paper's OGD).
-
-    Args:
-        filters, kernel_size, strides, padding, data_format, dilation_rate:
-            As in `keras.layers.Conv2D`.
-        {{keras_arguments}}
-        {{opt_arguments}}
+    layout `(kh, kw, C_in, filters)`, flattened in that order.
+    {{conv_common:Conv2D}}
 
     Input shape:
         4D tensor `(batch, height, width, C_in)` (channels last) or

@@ -17,53 +17,20 @@ _CNN_DOC = """Builds {title}, {description}
     classifier is a normal He-normal layer, as in the official code.
     `orthogonalizer=None` builds the plain baseline: the same graph with
     He-normal N(0, 2/d) kernels.
-
-    Args:
-        num_classes: Number of classes (logits).
-        orthogonalizer: The orthogonalizer of the OPT layers (a name from
-            `keras_opt.orthogonalizers`, e.g. `"gram_schmidt"`, `"ogd"`), or
-            `None` for the plain baseline.
-        subspace: S-OPT: the dimension p of the rotated subspace of every
-            OPT layer but the first (which stays full OPT), as an int or a
-            float fraction of d (`0.25` is the paper's d/4). `None` for full
-            OPT.
-        weight_decay: The official L2 penalty wd·‖θ‖²/2 on the rotations P
-            (not on OGD's), the BN γ and β and the classifier (the plain
-            kernels for the baseline); the recipe uses 5e-4. `None` for none.
-        recipe: The OPT layers' `recipe`: `"official"` (the default here:
-            the paper's layers, no gains, its parameter counts) or
-            `"default"` (keras_opt's, with a learned gain per neuron).
-        input_shape: Shape of one input image, channels last.
-        classifier_activation: Activation of `score`; `None` returns logits.
-        name: Name of the model.
-
-    Returns:
-        A `keras.Model`.
-
-    Example:
-
-    >>> model = keras_opt.models.{function}(num_classes=100)
-    >>> keras_opt.models.paper_parameter_count(model)
-    {count}
     """
 
 
-def _cnn(
-    name,
-    widths,
-    depth,
-    num_classes,
-    orthogonalizer,
-    subspace,
-    weight_decay,
-    recipe,
-    input_shape,
-    classifier_activation,
-):
-    factory = _blocks.layer_factory(
-        orthogonalizer, subspace, weight_decay, recipe
-    )
-    inputs = keras.Input(input_shape, name="image")
+_CNN6 = "the network of the official CIFAR-100 demo."
+_CNN9 = (
+    "CNN-6 with three convolutions per stage.\n\n    The paper gives no "
+    "CNN-9 definition or count; this is the most likely reading\n    (64 "
+    "channels throughout, `opt_reference.md` §7.2)."
+)
+_WIDE = "the MHE repository's CIFAR network (64/128/256 channels)."
+
+
+def _cnn(factory, network, widths, depth):
+    inputs = keras.Input(network.input_shape, name="image")
     x = _blocks.rescale(inputs)
     for stage, width in enumerate(widths, start=1):
         for index in range(depth):
@@ -75,7 +42,7 @@ def _cnn(
                 first=stage == 1 and index == 0,
                 name=f"conv{stage}_{index}",
             )(x)
-            x = _blocks.batch_norm(weight_decay, f"conv{stage}_{index}_bn")(x)
+            x = _blocks.batch_norm(network.weight_decay, f"conv{stage}_{index}_bn")(x)
             x = keras.layers.ReLU(name=f"conv{stage}_{index}_relu")(x)
         x = keras.layers.MaxPooling2D(2, padding="same", name=f"pool{stage}")(
             x
@@ -84,102 +51,22 @@ def _cnn(
         factory, "conv2d", widths[-1], 4, padding="valid", name="fc6"
     )(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    outputs = _blocks.classifier(factory, num_classes, classifier_activation)(x)
-    return keras.Model(inputs, outputs, name=name)
+    outputs = _blocks.classifier(
+        factory, network.num_classes, network.activation
+    )(x)
+    return keras.Model(inputs, outputs, name=network.name)
 
 
-def cnn6(
-    num_classes=100,
-    orthogonalizer="gram_schmidt",
-    subspace=None,
-    weight_decay=None,
-    recipe="official",
-    input_shape=(32, 32, 3),
-    classifier_activation=None,
-    name="cnn6",
-):
-    return _cnn(
-        name,
-        (64, 64, 64),
-        2,
-        num_classes,
-        orthogonalizer,
-        subspace,
-        weight_decay,
-        recipe,
-        input_shape,
-        classifier_activation,
+def _builder(name, title, depth_word, description, count, **fixed):
+    doc = _CNN_DOC.format(
+        title=title, depth=depth_word, description=description
     )
+    return _blocks.image_network(name, _cnn, doc, count, **fixed)
 
 
-def cnn9(
-    num_classes=100,
-    orthogonalizer="gram_schmidt",
-    subspace=None,
-    weight_decay=None,
-    recipe="official",
-    input_shape=(32, 32, 3),
-    classifier_activation=None,
-    name="cnn9",
-):
-    return _cnn(
-        name,
-        (64, 64, 64),
-        3,
-        num_classes,
-        orthogonalizer,
-        subspace,
-        weight_decay,
-        recipe,
-        input_shape,
-        classifier_activation,
-    )
-
-
-def wide_cnn9(
-    num_classes=100,
-    orthogonalizer="gram_schmidt",
-    subspace=None,
-    weight_decay=None,
-    recipe="official",
-    input_shape=(32, 32, 3),
-    classifier_activation=None,
-    name="wide_cnn9",
-):
-    return _cnn(
-        name,
-        (64, 128, 256),
-        3,
-        num_classes,
-        orthogonalizer,
-        subspace,
-        weight_decay,
-        recipe,
-        input_shape,
-        classifier_activation,
-    )
-
-
-cnn6.__doc__ = _CNN_DOC.format(
-    title="CNN-6",
-    description="the network of the official CIFAR-100 demo.",
-    depth="two",
-    function="cnn6",
-    count="1358527",
-)
-cnn9.__doc__ = _CNN_DOC.format(
-    title="CNN-9",
-    description="CNN-6 with three convolutions per stage.\n\n    The paper "
-    "gives no CNN-9 definition or count; this is the most likely reading "
-    "(64 channels throughout, `opt_reference.md` §7.2).",
-    depth="three",
-    function="cnn9",
-    count="1855327",
-)
-wide_cnn9.__doc__ = _CNN_DOC.format(
-    title="Wide CNN-9",
-    description="the MHE repository's CIFAR network (64/128/256 channels).",
-    depth="three",
-    function="wide_cnn9",
-    count="16204351",
-)
+cnn6 = _builder("cnn6", "CNN-6", "two", _CNN6, "1358527",
+                widths=(64, 64, 64), depth=2)
+cnn9 = _builder("cnn9", "CNN-9", "three", _CNN9, "1855327",
+                widths=(64, 64, 64), depth=3)
+wide_cnn9 = _builder("wide_cnn9", "Wide CNN-9", "three", _WIDE, "16204351",
+                     widths=(64, 128, 256), depth=3)

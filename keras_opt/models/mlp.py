@@ -27,17 +27,7 @@ def mlp(
 
     Args:
         num_classes: Number of classes (logits).
-        orthogonalizer: The orthogonalizer of the OPT layers, or `None` for
-            the plain baseline with He-normal kernels.
-        subspace: S-OPT: the dimension p of the rotated subspace of every
-            OPT layer but the first, an int or a float fraction of d.
-            `None` for full OPT.
-        weight_decay: The official L2 penalty wd·‖θ‖²/2 on the rotations P
-            (not on OGD's), the BN γ and β and the classifier. `None` for
-            none.
-        recipe: The OPT layers' `recipe`: `"official"` (the default here:
-            the paper's layers, no gains, its parameter counts) or
-            `"default"` (keras_opt's, with a learned gain per neuron).
+        {arguments}
         input_shape: Shape of one input, flattened by the model.
         hidden_units: Widths of the hidden layers.
         classifier_activation: Activation of `score`; `None` returns logits.
@@ -66,3 +56,6 @@ def mlp(
         x = keras.layers.ReLU(name=f"dense{index}_relu")(x)
     outputs = _blocks.classifier(factory, num_classes, classifier_activation)(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+mlp.__doc__ = mlp.__doc__.replace("{arguments}", _blocks.ARGUMENTS_DOC)

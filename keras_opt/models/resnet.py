@@ -19,32 +19,6 @@ _RESNET_DOC = """Builds the CIFAR {title} of He et al. (2016) with OPT layers.
     padded with zero channels. So every convolution is an OPT layer and the
     classifier is the only normal weight; the paper does not say how it
     handled projection shortcuts (`opt_reference.md` §7.4).
-
-    Args:
-        num_classes: Number of classes (logits).
-        orthogonalizer: The orthogonalizer of the OPT layers, or `None` for
-            the plain baseline with He-normal kernels.
-        subspace: S-OPT: the dimension p of the rotated subspace of every
-            OPT layer but the first, an int or a float fraction of d.
-            `None` for full OPT.
-        weight_decay: The official L2 penalty wd·‖θ‖²/2 on the rotations P
-            (not on OGD's), the BN γ and β and the classifier (the plain
-            kernels for the baseline). `None` for none.
-        recipe: The OPT layers' `recipe`: `"official"` (the default here:
-            the paper's layers, no gains, its parameter counts) or
-            `"default"` (keras_opt's, with a learned gain per neuron).
-        input_shape: Shape of one input image, channels last.
-        classifier_activation: Activation of `score`; `None` returns logits.
-        name: Name of the model.
-
-    Returns:
-        A `keras.Model`.
-
-    Example:
-
-    >>> model = keras_opt.models.{function}(num_classes=100)
-    >>> keras_opt.models.paper_parameter_count(model)
-    {count}
     """
 
 
@@ -56,24 +30,11 @@ def _shortcut(x, filters, name):
     return keras.layers.Concatenate(name=f"{name}_pad")([x, zeros])
 
 
-def _resnet(
-    name,
-    blocks,
-    num_classes,
-    orthogonalizer,
-    subspace,
-    weight_decay,
-    recipe,
-    input_shape,
-    classifier_activation,
-):
-    factory = _blocks.layer_factory(
-        orthogonalizer, subspace, weight_decay, recipe
-    )
-    inputs = keras.Input(input_shape, name="image")
+def _resnet(factory, network, blocks):
+    inputs = keras.Input(network.input_shape, name="image")
     x = _blocks.rescale(inputs)
     x = _blocks.hidden(factory, "conv2d", 16, 3, first=True, name="conv1")(x)
-    x = _blocks.batch_norm(weight_decay, "conv1_bn")(x)
+    x = _blocks.batch_norm(network.weight_decay, "conv1_bn")(x)
     x = keras.layers.ReLU(name="conv1_relu")(x)
     for stage, filters in enumerate((16, 32, 64), start=2):
         for block in range(blocks):
@@ -83,69 +44,27 @@ def _resnet(
                 factory, "conv2d", filters, 3, strides=strides,
                 name=f"{prefix}_1_conv",
             )(x)
-            y = _blocks.batch_norm(weight_decay, f"{prefix}_1_bn")(y)
+            y = _blocks.batch_norm(network.weight_decay, f"{prefix}_1_bn")(y)
             y = keras.layers.ReLU(name=f"{prefix}_1_relu")(y)
             y = _blocks.hidden(
                 factory, "conv2d", filters, 3, name=f"{prefix}_2_conv"
             )(y)
-            y = _blocks.batch_norm(weight_decay, f"{prefix}_2_bn")(y)
+            y = _blocks.batch_norm(network.weight_decay, f"{prefix}_2_bn")(y)
             shortcut = _shortcut(x, filters, f"{prefix}_shortcut")
             x = keras.layers.Add(name=f"{prefix}_add")([shortcut, y])
             x = keras.layers.ReLU(name=f"{prefix}_out")(x)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = _blocks.classifier(factory, num_classes, classifier_activation)(x)
-    return keras.Model(inputs, outputs, name=name)
+    outputs = _blocks.classifier(
+        factory, network.num_classes, network.activation
+    )(x)
+    return keras.Model(inputs, outputs, name=network.name)
 
 
-def resnet20(
-    num_classes=100,
-    orthogonalizer="gram_schmidt",
-    subspace=None,
-    weight_decay=None,
-    recipe="official",
-    input_shape=(32, 32, 3),
-    classifier_activation=None,
-    name="resnet20",
-):
-    return _resnet(
-        name,
-        3,
-        num_classes,
-        orthogonalizer,
-        subspace,
-        weight_decay,
-        recipe,
-        input_shape,
-        classifier_activation,
-    )
-
-
-def resnet32(
-    num_classes=100,
-    orthogonalizer="gram_schmidt",
-    subspace=None,
-    weight_decay=None,
-    recipe="official",
-    input_shape=(32, 32, 3),
-    classifier_activation=None,
-    name="resnet32",
-):
-    return _resnet(
-        name,
-        5,
-        num_classes,
-        orthogonalizer,
-        subspace,
-        weight_decay,
-        recipe,
-        input_shape,
-        classifier_activation,
-    )
-
-
-resnet20.__doc__ = _RESNET_DOC.format(
-    title="ResNet-20", blocks="three", function="resnet20", count="1154791"
+resnet20 = _blocks.image_network(
+    "resnet20", _resnet, _RESNET_DOC.format(title="ResNet-20", blocks="three"),
+    "1154791", blocks=3,
 )
-resnet32.__doc__ = _RESNET_DOC.format(
-    title="ResNet-32", blocks="five", function="resnet32", count="2023687"
+resnet32 = _blocks.image_network(
+    "resnet32", _resnet, _RESNET_DOC.format(title="ResNet-32", blocks="five"),
+    "2023687", blocks=5,
 )

@@ -1,5 +1,6 @@
 """Shared machinery of the Stiefel optimizers: roles, slots, the step."""
 
+import functools
 import numbers
 import warnings
 
@@ -11,6 +12,9 @@ from keras_opt import variable_tags
 from keras_opt._validation import check_number
 
 RETRACTIONS = ("cayley", "qr")
+# Slots of a Stiefel variable that a fresh build does not set to zero, by
+# role: the drift estimate starts "unknown".
+_INITIAL_SLOT_VALUES = {"drift": 1.0}
 
 base_stiefel_keyword_args = """rotation_learning_rate: A float, a
             `keras.optimizers.schedules.LearningRateSchedule` instance, or
@@ -72,8 +76,9 @@ class StiefelOptimizerMixin:
     A Stiefel variable gets none of the stock slots, only its own: a
     momentum (`_stiefel_momentums`), the drift estimate of the Cayley
     retraction (`_stiefel_drifts`) and what `_add_stiefel_slots` of the
-    subclass adds. A Stiefel step whose gradient has a non-finite entry is
-    skipped, in the graph.
+    subclass adds. A Stiefel step whose gradient, or whose result, has a
+    non-finite entry is skipped, in the graph: nothing non-finite is ever
+    written into the variable or its slots.
 
     Subclasses call `_init_stiefel()` after `super().__init__()` and
     implement `_stiefel_direction(x, gradient, state)`.
@@ -225,8 +230,40 @@ class StiefelOptimizerMixin:
             # Starting at 1 ("unknown") re-orthonormalizes X at the first
             # step, so a variable that starts off the manifold is fixed too.
             self._stiefel_drifts[index] = self._add_scalar_slot(
-                variable, "drift", initializer="ones"
+                variable,
+                "drift",
+                initializer=keras.initializers.Constant(
+                    _INITIAL_SLOT_VALUES["drift"]
+                ),
             )
+
+    def reset_stiefel_slots(self, variables):
+        """Resets the slots of the Stiefel variables among `variables`.
+
+        Each slot gets the value a fresh build gives it: zero for the
+        momentum and the subclass's moments, 1 ("unknown") for the drift
+        estimate, so that the next step re-orthonormalizes X, as the first
+        step of a fresh optimizer does. The slots are found by the
+        variable's index. Other variables, and the stock slots of Stiefel
+        variables (`use_ema`, gradient accumulation), are left to
+        `keras_opt.optimizers.reset_slots`, which calls this method.
+
+        Args:
+            variables: Variables this optimizer was built with.
+
+        Returns:
+            The list of the slot variables that were reset.
+        """
+        reset = []
+        for variable in variables:
+            index = self._get_variable_index(variable)
+            if not self._stiefel_roles[index]:
+                continue
+            for key, slot in self._stiefel_slots(index).items():
+                value = _INITIAL_SLOT_VALUES.get(key, 0.0)
+                slot.assign(ops.full(slot.shape, value, dtype=slot.dtype))
+                reset.append(slot)
+        return reset
 
     def _add_stiefel_moment_slots(self, variable, index):
         """Makes the subclass's extra slots of a Stiefel variable."""
@@ -264,29 +301,43 @@ class StiefelOptimizerMixin:
         if not self._stiefel_roles[index]:
             return super().update_step(gradient, variable, learning_rate)
         dtype = linalg_dtype(variable.dtype)
+        slots = self._stiefel_slots(index)
+        state = {
+            key: ops.cast(ops.convert_to_tensor(slot), _state_dtype(key, dtype))
+            for key, slot in slots.items()
+        }
+        x = ops.cast(ops.convert_to_tensor(variable), dtype)
+        gradient = ops.cast(gradient, dtype)
+        learning_rate = ops.cast(self._get_rotation_learning_rate(), dtype)
+        new_x, new_state, applied = ops.cond(
+            _all_finite([gradient]),
+            lambda: self._checked_step(x, gradient, state, learning_rate),
+            lambda: (x, state, ops.convert_to_tensor(False)),
+        )
+        _warn_if_skipped(applied, self._trainable_variables[index])
+        for key, slot in slots.items():
+            self.assign(slot, ops.cast(new_state[key], slot.dtype))
+        self.assign(variable, ops.cast(new_x, variable.dtype))
+
+    def _stiefel_slots(self, index):
+        """The slots of the Stiefel variable at `index`, by role."""
         slots = {"momentum": self._stiefel_momentums[index]}
         slots.update(self._stiefel_state(index))
         if self._stiefel_drifts[index] is not None:
             slots["drift"] = self._stiefel_drifts[index]
-        state = {
-            key: ops.cast(ops.convert_to_tensor(slot), dtype)
-            for key, slot in slots.items()
+        return slots
+
+    def _checked_step(self, x, gradient, state, learning_rate):
+        # A finite gradient can still overflow the step (StiefelAdam's
+        # ‖G‖² beyond float32's range); keep x and the slots then.
+        new_x, new_state = self._stiefel_step(x, gradient, state, learning_rate)
+        finite = _all_finite([new_x, *new_state.values()])
+        new_x = ops.where(finite, new_x, x)
+        new_state = {
+            key: ops.where(finite, value, state[key])
+            for key, value in new_state.items()
         }
-        if "drift" in state:
-            state["drift"] = ops.convert_to_tensor(slots["drift"])
-        x = ops.cast(ops.convert_to_tensor(variable), dtype)
-        gradient = ops.cast(gradient, dtype)
-        learning_rate = ops.cast(self._get_rotation_learning_rate(), dtype)
-        finite = ops.all(ops.isfinite(gradient))
-        new_x, new_state = ops.cond(
-            finite,
-            lambda: self._stiefel_step(x, gradient, state, learning_rate),
-            lambda: (x, state),
-        )
-        _warn_if_skipped(finite, self._trainable_variables[index])
-        for key, slot in slots.items():
-            self.assign(slot, ops.cast(new_state[key], slot.dtype))
-        self.assign(variable, ops.cast(new_x, variable.dtype))
+        return new_x, new_state, finite
 
     def _stiefel_step(self, x, gradient, state, learning_rate):
         skew, tangent, new_state = self._stiefel_direction(x, gradient, state)
@@ -425,20 +476,31 @@ def _check_stiefel_variable(variable):
         )
 
 
-def _warn_if_skipped(finite, variable):
+def _state_dtype(key, dtype):
+    # The drift estimate is float32 for every variable dtype.
+    return "float32" if key == "drift" else dtype
+
+
+def _all_finite(tensors):
+    finite = [ops.all(ops.isfinite(tensor)) for tensor in tensors]
+    return functools.reduce(ops.logical_and, finite)
+
+
+def _warn_if_skipped(applied, variable):
     # Keras has no backend-neutral way to run Python at step time inside a
     # compiled graph, so the warning is issued only where the step runs
     # eagerly; in a graph the step is skipped without a warning.
     try:
-        finite = bool(ops.convert_to_numpy(finite))
+        applied = bool(ops.convert_to_numpy(applied))
     except Exception:
         return
-    if not finite:
+    if not applied:
         name = getattr(variable, "path", None) or variable.name
         warnings.warn(
-            f"The gradient of the Stiefel variable '{name}' has a "
-            "non-finite entry (NaN or inf); the optimizer skipped its step, "
-            "leaving the variable and its optimizer slots unchanged.",
+            f"The gradient of the Stiefel variable '{name}', or the step "
+            "computed from it, has a non-finite entry (NaN or inf); the "
+            "optimizer skipped its step, leaving the variable and its "
+            "optimizer slots unchanged.",
             UserWarning,
             stacklevel=2,
         )

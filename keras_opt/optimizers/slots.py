@@ -3,17 +3,17 @@
 import keras
 from keras import ops
 
-# Slot lists whose entries do not start at zero, by optimizer attribute:
-# the value a fresh slot holds, given the optimizer.
-_INITIAL_VALUES = {
+from keras_opt.optimizers import base_stiefel
+
+# Stock Keras slot lists whose entries do not start at zero, by the
+# attribute Keras keeps them in: the value a fresh slot holds.
+_STOCK_INITIAL_VALUES = {
     "_accumulators": lambda optimizer: getattr(
         optimizer, "initial_accumulator_value", 0.0
     ),
-    # keras_opt's Stiefel optimizers: 1 means "drift unknown".
-    "_drifts": lambda optimizer: 1.0,
 }
-# Slot lists that track the variable's value rather than a statistic.
-_VALUE_SLOTS = ("_model_variables_moving_average",)
+# Stock slot lists that track the variable's value rather than a statistic.
+_STOCK_VALUE_SLOTS = ("_model_variables_moving_average",)
 
 
 def reset_slots(optimizer, variables):
@@ -22,21 +22,28 @@ def reset_slots(optimizer, variables):
     S-OPT resets its rotation P̃ to the identity at every episode; the
     momentum (or Adam moments) accumulated for the previous subspace must
     go too, or it is applied to the new one (the official code forgets
-    this). `reset_slots` finds the slots of each variable through the
-    optimizer's own index (`_get_variable_index`), never by name, and sets
-    each to the value it was built with: zero for momenta and moments,
-    `initial_accumulator_value` for Adagrad/Ftrl accumulators, 1 for the
-    drift estimate of `StiefelSGD`/`StiefelAdam`; an exponential moving
-    average (`use_ema=True`) restarts from the variable's current value.
-    Optimizer-wide state (`iterations`, the learning rate) is kept. An
-    optimizer that is not built yet has no slots, and nothing is done.
+    this). Each slot of each variable is set to the value it was built
+    with; optimizer-wide state (`iterations`, the learning rate) is kept.
+    An optimizer that is not built yet has no slots, and nothing is done.
+
+    - `keras_opt.optimizers.StiefelSGD` / `StiefelAdam` reset the slots of
+      their Stiefel variables themselves (`reset_stiefel_slots`): momentum
+      and moments to zero, the drift estimate to 1, so that the next step
+      re-orthonormalizes X.
+    - Every other slot is a stock Keras one. Keras keeps those in list
+      attributes of the optimizer with one entry per trained variable
+      (`momentums`, `_velocities`, ...); each such list is read at the
+      variable's index (`_get_variable_index`), never by the slot's name,
+      and its slot set to zero, except Adagrad's and Ftrl's accumulators
+      (`initial_accumulator_value`) and the moving averages of
+      `use_ema=True`, which restart from the variable's current value.
 
     Call it outside a compiled function, between training steps, as
     `keras_opt.callbacks.SubspaceEpisodes` does.
 
     Args:
-        optimizer: A built `keras.optimizers.Optimizer` (a
-            `LossScaleOptimizer` is unwrapped).
+        optimizer: A `keras.optimizers.Optimizer` (a `LossScaleOptimizer`
+            is unwrapped).
         variables: The model variables whose state is reset.
 
     Example:
@@ -54,8 +61,37 @@ def reset_slots(optimizer, variables):
         )
     if not optimizer.built:
         return
+    indices = [_index(optimizer, variable) for variable in variables]
+    done = set()
+    if isinstance(optimizer, base_stiefel.StiefelOptimizerMixin):
+        done = {id(slot) for slot in optimizer.reset_stiefel_slots(variables)}
+    for name, slots in _stock_slot_lists(optimizer).items():
+        for index, variable in zip(indices, variables):
+            slot = slots[index]
+            if not isinstance(slot, keras.Variable) or id(slot) in done:
+                continue
+            if name in _STOCK_VALUE_SLOTS:
+                slot.assign(ops.cast(variable, slot.dtype))
+                continue
+            value = _STOCK_INITIAL_VALUES.get(name, lambda _: 0.0)(optimizer)
+            slot.assign(ops.full(slot.shape, value, dtype=slot.dtype))
+
+
+def _index(optimizer, variable):
+    try:
+        return optimizer._get_variable_index(variable)
+    except KeyError:
+        raise ValueError(
+            f"The variable '{variable.path}' is not trained by optimizer "
+            f"'{optimizer.name}'. Expected: one of the variables it was "
+            "built with."
+        ) from None
+
+
+def _stock_slot_lists(optimizer):
+    """The optimizer's list attributes with one slot per trained variable."""
     tracked = optimizer._trainable_variables
-    slot_lists = {
+    return {
         name: value
         for name, value in vars(optimizer).items()
         if isinstance(value, (list, tuple))
@@ -63,21 +99,3 @@ def reset_slots(optimizer, variables):
         and value is not tracked
         and any(isinstance(slot, keras.Variable) for slot in value)
     }
-    for variable in variables:
-        try:
-            index = optimizer._get_variable_index(variable)
-        except KeyError:
-            raise ValueError(
-                f"The variable '{variable.path}' is not trained by optimizer "
-                f"'{optimizer.name}'. Expected: one of the variables it was "
-                "built with."
-            ) from None
-        for name, slots in slot_lists.items():
-            slot = slots[index]
-            if not isinstance(slot, keras.Variable) or slot is variable:
-                continue
-            if name in _VALUE_SLOTS:
-                slot.assign(ops.cast(variable, slot.dtype))
-                continue
-            value = _INITIAL_VALUES.get(name, lambda optimizer: 0.0)(optimizer)
-            slot.assign(ops.full(slot.shape, value, dtype=slot.dtype))

@@ -41,8 +41,10 @@ class StiefelAdam(
     (`use_group_form`, four `d×d` products instead of six; see
     `StiefelSGD`).
     Drift control, dtypes and the skipping of steps with a non-finite
-    gradient are as in `StiefelSGD`. A Stiefel variable gets none of Adam's
-    per-entry moments, only its own slots.
+    gradient are as in `StiefelSGD`; a step whose second moment overflows
+    (`‖G‖²` beyond float32's range, from gradients of about 1e18 on) is
+    skipped too. A Stiefel variable gets none of Adam's per-entry moments,
+    only its own slots.
 
     `StiefelAdam` is a `keras.optimizers.Adam`, and all other variables get
     its `update_step` (and slots) unchanged: the update of Adam, and that of

@@ -52,10 +52,13 @@ class StiefelSGD(
     Four `d×d` products instead of six; the two forms agree while
     `XᵀX = I` and differ by `O(max |XᵀX − I|)` as X drifts.
 
-    A Stiefel step whose gradient has a non-finite entry (NaN or inf) is
-    skipped: X and its slots stay unchanged. When the step runs eagerly, a
-    `UserWarning` names the variable; in a compiled graph the skip is
-    silent.
+    A Stiefel step whose gradient has a non-finite entry (NaN or inf), or
+    whose result would (a finite gradient that overflows the momentum), is
+    skipped: X and its slots stay unchanged. The step is computed from
+    `alpha * W`, whose norm the step cap bounds by 1, so a huge finite
+    gradient (1e20 in float32) still takes a step of length 1 and the drift
+    estimate stays finite. When the step runs eagerly, a `UserWarning`
+    names the variable; in a compiled graph the skip is silent.
 
     `StiefelSGD` is a `keras.optimizers.SGD`, and all other variables get
     its `update_step` (and slots) unchanged:

@@ -9,12 +9,29 @@ import keras_opt
 GLOBAL_BATCH = 16
 NUM_EXAMPLES = 320
 STEPS_PER_EPOCH = NUM_EXAMPLES // GLOBAL_BATCH
+EPISODE_STEPS = 7
 
 
 def make_model(kind, seed=0):
-    """A small compiled OPT model: "gs", "ogd" or "mixed" (GS then OGD)."""
+    """A small compiled OPT model.
+
+    "gs", "ogd", "mixed" (GS then OGD), or "sopt" (S-OPT: GS and OGD layers
+    with `subspace=`, for `SubspaceEpisodes`).
+    """
     keras.utils.set_random_seed(seed)
-    if kind == "gs":
+    if kind == "sopt":
+        hidden = [
+            keras_opt.layers.OPTDense(
+                12, "relu", orthogonalizer="gs", subspace=6
+            ),
+            keras_opt.layers.OPTDense(
+                8, "relu", orthogonalizer="ogd", subspace=5
+            ),
+        ]
+        optimizer = keras_opt.optimizers.StiefelSGD(
+            learning_rate=0.05, momentum=0.9, rotation_learning_rate=0.1
+        )
+    elif kind == "gs":
         hidden = [keras_opt.layers.OPTDense(8, "relu", orthogonalizer="gs")]
         optimizer = keras.optimizers.Adam(learning_rate=0.01)
     elif kind == "ogd":
@@ -87,6 +104,17 @@ def orthogonality_errors(model):
     return errors
 
 
+def make_callbacks(kind):
+    """The callbacks a run of `kind` trains with: S-OPT's and the monitors."""
+    if kind != "sopt":
+        return None
+    return [
+        keras_opt.callbacks.SubspaceEpisodes(every_n_steps=EPISODE_STEPS),
+        keras_opt.callbacks.EnergyMonitor(),
+        keras_opt.callbacks.OrthogonalityMonitor(),
+    ]
+
+
 def summary(model, history):
     """What a run reports: weights, iterations, orthogonality, losses."""
     weights = [np.asarray(w) for w in model.get_weights()]
@@ -95,4 +123,10 @@ def summary(model, history):
         "iterations": int(model.optimizer.iterations.numpy()),
         "orthogonality": orthogonality_errors(model),
         "loss": list(history["loss"]),
+        "episodes": [
+            int(keras.ops.convert_to_numpy(layer.subspace_episode))
+            for layer in keras_opt.layers.opt_layers(model)
+            if layer.subspace_size is not None
+        ],
+        "energy": list(history.get("energy/opt_total", [])),
     }

@@ -34,6 +34,7 @@ def main(config):
             epochs=config["epochs"],
             checkpoint_dir=checkpoint_dir and os.path.join(checkpoint_dir, kind),
             save_every=config.get("save_every"),
+            callbacks=common.make_callbacks(kind),
         )
         result = common.summary(model, history)
         np.savez(
@@ -41,6 +42,8 @@ def main(config):
             iterations=result["iterations"],
             orthogonality=np.asarray(result["orthogonality"]),
             loss=np.asarray(result["loss"]),
+            episodes=np.asarray(result["episodes"], "int64"),
+            energy=np.asarray(result["energy"]),
             training_path=distribute.training_path(strategy),
             **{f"w{i}": w for i, w in enumerate(result["weights"])},
         )

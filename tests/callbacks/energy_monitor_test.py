@@ -27,24 +27,35 @@ def kernel_energy(layer, **kwargs):
 
 
 class EnergyMonitorTest(test_case.TestCase):
-    def test_values_reach_history_csv_logger_and_tensorboard(self):
+    @parameterized.named_parameters(
+        ("writers_first", False), ("readers_first", True)
+    )
+    def test_values_reach_history_csv_logger_and_tensorboard(
+        self, readers_first
+    ):
+        # In either order of `callbacks`: the monitors' keys reach the
+        # callbacks that read the logs (engineering_notes §1.8).
         model = _models.opt_model()
         model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
         x, y = _models.data()
         csv_path = os.path.join(self.get_temp_dir(), "log.csv")
         log_dir = self.get_temp_dir()
+        writers = [
+            callbacks.EnergyMonitor(include_plain_layers=True),
+            callbacks.OrthogonalityMonitor(),
+            callbacks.SRIPScheduler(schedule=lambda epoch: 0.5**epoch),
+        ]
+        readers = [
+            keras.callbacks.CSVLogger(csv_path),
+            keras.callbacks.TensorBoard(log_dir),
+        ]
         history = model.fit(
             x,
             y,
             epochs=2,
             batch_size=16,
             verbose=0,
-            callbacks=[
-                callbacks.EnergyMonitor(include_plain_layers=True),
-                callbacks.OrthogonalityMonitor(),
-                keras.callbacks.CSVLogger(csv_path),
-                keras.callbacks.TensorBoard(log_dir),
-            ],
+            callbacks=readers + writers if readers_first else writers + readers,
         )
         keys = [
             "energy/opt_conv",
@@ -53,7 +64,9 @@ class EnergyMonitorTest(test_case.TestCase):
             "energy/opt_total",
             "orthogonality/opt_conv",
             "orthogonality/opt_dense",
+            "srip_multiplier",
         ]
+        self.assertEqual(history.history["srip_multiplier"], [1.0, 0.5])
         for key in keys:
             self.assertLen(history.history[key], 2)
         # Last epoch's values are those of the final weights.
@@ -97,6 +110,51 @@ class EnergyMonitorTest(test_case.TestCase):
             self.assertAllClose(
                 scalars[f"train:epoch_{key}"], history.history[key], rtol=1e-6
             )
+
+    def test_monitors_run_first_and_every_callback_once(self):
+        model = _models.opt_model()
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        x, y = _models.data()
+        calls = []
+
+        def recorder(name):
+            return keras.callbacks.LambdaCallback(
+                on_train_begin=lambda logs: calls.append((name, "begin")),
+                on_epoch_end=lambda epoch, logs: calls.append(
+                    (name, "energy/opt_total" in logs)
+                ),
+            )
+
+        listed = [
+            recorder("a"),
+            callbacks.EnergyMonitor(),
+            recorder("b"),
+            callbacks.OrthogonalityMonitor(),
+            recorder("c"),
+        ]
+        callback_list = keras.callbacks.CallbackList(
+            listed, add_history=True, model=model
+        )
+        model.fit(
+            x, y, epochs=1, verbose=0, callbacks=callback_list
+        )
+        self.assertEqual(
+            calls,
+            [("a", "begin"), ("b", "begin"), ("c", "begin")]
+            + [("a", True), ("b", True), ("c", True)],
+        )
+        self.assertEqual(
+            [type(c).__name__ for c in callback_list.callbacks],
+            ["EnergyMonitor", "OrthogonalityMonitor", "LambdaCallback",
+             "LambdaCallback", "LambdaCallback", "History"],
+        )
+        # Outside a CallbackList the hooks run where they are called.
+        monitor = callbacks.EnergyMonitor()
+        monitor.set_model(model)
+        monitor.on_train_begin()
+        logs = {}
+        monitor.on_epoch_end(0, logs)
+        self.assertIn("energy/opt_total", logs)
 
     @parameterized.parameters(*EXACT_MAPS, "stiefel")
     def test_opt_energy_constant_through_fit_plain_energy_changes(

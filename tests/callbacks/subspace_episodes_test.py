@@ -125,15 +125,28 @@ class SubspaceEpisodesTest(test_case.TestCase):
         self.assertEqual(int(conv.subspace_episode), 2)
         self.assertOrthonormal(conv.rotation_parameter, atol=1e-5)
 
-    def test_backup_and_restore_resumes_the_same_episodes(self):
+    @parameterized.named_parameters(
+        ("episodes_first", True), ("backup_first", False)
+    )
+    def test_backup_and_restore_resumes_the_same_episodes(self, first):
+        # 4 epochs of 4 steps, episodes of 5 steps: 3 episodes, at steps 5,
+        # 10 and 15. The run is interrupted at epoch 2 (step 8) and resumed
+        # with the callbacks in either order.
         x, y = _data()
-        kwargs = dict(batch_size=8, epochs=4, verbose=0)
+        kwargs = dict(batch_size=8, epochs=4, verbose=0, shuffle=False)
+
+        def callbacks_list(backup):
+            listed = [
+                callbacks.SubspaceEpisodes(every_n_steps=5),
+                keras.callbacks.BackupAndRestore(backup),
+            ]
+            return listed if first else listed[::-1]
 
         keras.utils.set_random_seed(3)
         reference = _compile(_model())
         reference.fit(
-            x, y, shuffle=False,
-            callbacks=[callbacks.SubspaceEpisodes(every_n_steps=3)], **kwargs
+            x, y, callbacks=[callbacks.SubspaceEpisodes(every_n_steps=5)],
+            **kwargs
         )
 
         backup = os.path.join(self.get_temp_dir(), "backup")
@@ -141,28 +154,22 @@ class SubspaceEpisodesTest(test_case.TestCase):
         model = _compile(_model())
         with self.assertRaisesRegex(RuntimeError, "Interrupted"):
             model.fit(
-                x, y, shuffle=False,
-                callbacks=[
-                    callbacks.SubspaceEpisodes(every_n_steps=3),
-                    keras.callbacks.BackupAndRestore(backup),
-                    _Interrupt(epoch=2),
-                ],
+                x, y, callbacks=callbacks_list(backup) + [_Interrupt(2)],
                 **kwargs,
             )
         keras.utils.set_random_seed(99)  # a fresh process: other seeds
         resumed = _compile(_model())
-        resumed.fit(
-            x, y, shuffle=False,
-            callbacks=[
-                callbacks.SubspaceEpisodes(every_n_steps=3),
-                keras.callbacks.BackupAndRestore(backup),
-            ],
-            **kwargs,
-        )
+        resumed.fit(x, y, callbacks=callbacks_list(backup), **kwargs)
+        self.assertEqual(int(resumed.optimizer.iterations), 16)
         expected, actual = _state(reference), _state(resumed)
-        self.assertEqual(int(expected["conv/subspace_episode"]), 5)
+        self.assertEqual(int(expected["conv/subspace_episode"]), 3)
         for key, value in expected.items():
             self.assertAllClose(actual[key], value, atol=1e-6, msg=key)
+        self.assertAllClose(
+            resumed.predict(x, verbose=0),
+            reference.predict(x, verbose=0),
+            atol=1e-5,
+        )
 
     def test_model_without_subspace_layers_raises(self):
         model = _compile(

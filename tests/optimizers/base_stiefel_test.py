@@ -117,6 +117,40 @@ class BaseStiefelTest(test_case.TestCase):
         self.assertOrthonormal(variable, atol=1e-6)
 
     @parameterized.named_parameters(
+        (f"{name}_{kind}_{retraction}_{scale:.0e}", cls, shape, retraction,
+         scale)
+        for name, cls in (
+            ("sgd", optimizers.StiefelSGD), ("adam", optimizers.StiefelAdam)
+        )
+        for kind, shape in (
+            ("square", (6, 6)), ("tall", (8, 3)), ("stack", (3, 5, 5))
+        )
+        for retraction in ("cayley", "qr")
+        for scale in (1e10, 1e20)
+    )
+    def test_large_finite_gradients_keep_the_variable_on_the_manifold(
+        self, cls, shape, retraction, scale
+    ):
+        # Gradients of 1e10 and 1e20 are finite: the steps are taken (or
+        # skipped) without a NaN or inf reaching the variable or a slot,
+        # and the drift control keeps working through the normal steps
+        # that follow.
+        rng = np.random.default_rng(5)
+        value = np.linalg.qr(rng.standard_normal(shape))[0].astype("f4")
+        variable = variable_tags.mark_stiefel(keras.Variable(value))
+        optimizer = cls(0.1, rotation_learning_rate=0.5, retraction=retraction)
+        for step in range(12):
+            gradient = rng.standard_normal(shape).astype("f4")
+            if step < 6:
+                gradient *= np.float32(scale)
+            optimizer.apply([gradient], [variable])
+            for slot in optimizer.variables:
+                self.assertAllFinite(slot, msg=f"{slot.path} at step {step}")
+            self.assertAllFinite(variable, msg=f"step {step}")
+            self.assertOrthonormal(variable, atol=1e-5)
+        self.assertGreater(np.max(np.abs(variable.numpy() - value)), 1e-2)
+
+    @parameterized.named_parameters(
         ("vector", (4,)),
         ("wide", (3, 5)),
         ("wide_stack", (2, 3, 5)),

@@ -279,13 +279,28 @@ class StiefelSGDTest(test_case.TestCase):
         x = np.ones((8, 4), "float32")
         y = np.zeros((8, 3), "float32")
         model.fit(x, y, batch_size=4, epochs=1, verbose=0)
-        rotation = model.layers[0].rotation
-        before = rotation.numpy()
+        layer, optimizer = model.layers[0], model.optimizer
+        index = optimizer._get_variable_index(layer.rotation_parameter)
+        # Copies of the values now; the variables are read again below.
+        before = {
+            key: np.array(keras.ops.convert_to_numpy(variable))
+            for key, variable in [
+                ("P", layer.rotation_parameter),
+                *optimizer._stiefel_slots(index).items(),
+            ]
+        }
+        self.assertFalse(np.all(before["momentum"] == 0))
         x[:, 1] = np.nan
         model.fit(x, y, batch_size=4, epochs=1, verbose=0)
-        self.assertEqual(int(model.optimizer.iterations), 4)
-        self.assertAllEqual(rotation, before)
-        self.assertOrthonormal(rotation, atol=1e-6)
+        self.assertEqual(int(optimizer.iterations), 4)
+        self.assertTrue(np.isnan(model.layers[0].bias.numpy()).any())
+        after = {
+            "P": layer.rotation_parameter,
+            **optimizer._stiefel_slots(index),
+        }
+        for key, value in before.items():
+            self.assertAllEqual(after[key], value, msg=key)
+        self.assertOrthonormal(layer.rotation_parameter, atol=1e-6)
 
     def test_one_step_qr_retraction(self):
         rng = np.random.default_rng(2)

@@ -1,0 +1,126 @@
+"""Tests of examples/results_page.py and of the docs it generates.
+
+The README's generated blocks and docs/results.md must equal what the
+generator writes from docs/results_summary.json: no number in them is
+typed by hand.
+"""
+
+import json
+import os
+import re
+from unittest import mock
+
+from absl.testing import absltest
+
+from examples import reproduce
+from examples import results_page
+from examples import stats
+from tests import test_case
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _read(*path):
+    with open(os.path.join(_ROOT, *path)) as f:
+        return f.read()
+
+
+def _entry(values, seeds=None, command="python -m examples.x"):
+    seeds = list(range(len(values))) if seeds is None else seeds
+    summary = {"mean": sum(values) / len(values), "std": 0.0,
+               "values": values}
+    return {"command": command, "seeds": seeds, "val_accuracy": summary,
+            "test_accuracy": summary}
+
+
+class DocsFromResultsTest(test_case.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.summary = json.loads(_read("docs", reproduce.SUMMARY_FILE))
+
+    def test_readme_blocks_equal_the_results_file(self):
+        readme = _read("README.md")
+        self.assertEqual(results_page.readme_text(readme, self.summary),
+                         readme)
+
+    def test_results_page_equals_the_results_file(self):
+        output_dir = self.get_temp_dir()
+        small_data = reproduce.load_summary(
+            os.path.join(_ROOT, "docs", reproduce.SMALL_DATA_FILE))
+        path = reproduce.write_page(self.summary, output_dir, "full",
+                                    list(self.summary), small_data or None)
+        with open(path) as f:
+            generated = f.read().splitlines()
+        stored = _read("docs", "results.md").splitlines()
+        # The first paragraph names the date and the machine.
+        self.assertEqual(generated[3:], stored[3:])
+
+    def test_every_stored_entry_has_its_seeds(self):
+        for script, entries in self.summary.items():
+            for label, entry in entries.items():
+                seeds = re.search(r"--seeds=([\d,]+)", entry["command"])
+                self.assertEqual(
+                    [int(s) for s in seeds.group(1).split(",")],
+                    entry["seeds"], (script, label))
+                for key in ("val_accuracy", "test_accuracy"):
+                    self.assertLen(entry[key]["values"], len(entry["seeds"]))
+
+
+class ResultsPageTest(test_case.TestCase):
+    def test_paired_on_common_seeds(self):
+        plain = _entry([0.80, 0.81, 0.82, 0.83], seeds=[0, 1, 2, 3])
+        opt = _entry([0.84, 0.80], seeds=[3, 0])
+        difference = results_page.difference_to_plain(opt, plain)
+        expected = stats.paired_difference([84, 80], [83, 80])
+        self.assertEqual(difference["n"], 2)
+        self.assertAllClose(difference["mean"], expected["mean"])
+        self.assertAllClose(difference["high"], expected["high"])
+
+    def test_verdict_column(self):
+        summary = {"mlp": {"plain": _entry([0.80, 0.81, 0.82]),
+                           "gs": _entry([0.85, 0.86, 0.88]),
+                           "cp": _entry([0.70, 0.90, 0.80])}}
+        rows = {line.split(" | ")[0][2:]: line.split(" | ")
+                for line in results_page.table_lines("mlp", summary["mlp"])}
+        self.assertEqual(rows["gs"][5], "better")
+        self.assertEqual(rows["cp"][5], "no difference shown")
+        self.assertEqual(rows["plain"][4], "–")
+        self.assertIn("[+", rows["gs"][4])
+        headline = "\n".join(results_page.headline_lines(summary))
+        self.assertIn("OPT GS on mlp is better", headline)
+        self.assertNotIn("OPT CP on mlp", headline)
+
+    def test_replace_block(self):
+        begin = results_page.README_BEGIN.format(name="headline")
+        end = results_page.README_END.format(name="headline")
+        text = f"intro\n{begin}\nold\n{end}\noutro\n"
+        self.assertEqual(results_page.replace_block(text, "headline", ["new"]),
+                         f"intro\n{begin}\nnew\n{end}\noutro\n")
+        with self.assertRaisesRegex(ValueError, "main_job"):
+            results_page.replace_block(text, "main_job", ["x"])
+
+
+class ReproduceFromStoredResultsTest(test_case.TestCase):
+    def test_stored_entries_are_not_rerun(self):
+        output_dir = self.get_temp_dir()
+        grid = {"seeds": [0, 1], "runs": [("gcn", "plain", "plain", []),
+                                           ("gcn", "gs", "gs", [])]}
+        stored = {"gcn": {
+            "plain": _entry([0.8, 0.81], command=reproduce._command(
+                "gcn", "plain", [], [0, 1])),
+            "gs": _entry([0.82, 0.83], command="an older command"),
+        }}
+        summary_path = os.path.join(output_dir, "stored.json")
+        with open(summary_path, "w") as f:
+            json.dump(stored, f)
+        with mock.patch.object(reproduce, "run_entry") as run_entry:
+            reproduce.reproduce(grid, output_dir, self.get_temp_dir(),
+                                summary=summary_path, scripts=["none"])
+        run_entry.assert_not_called()  # gs is stale and not selected
+        with open(os.path.join(output_dir, reproduce.SUMMARY_FILE)) as f:
+            self.assertEqual(json.load(f), {"gcn": {"plain": stored["gcn"][
+                "plain"]}})
+
+
+if __name__ == "__main__":
+    absltest.main()
