@@ -170,12 +170,15 @@ def step_child(task, argv, repeats):
     }))
 
 
-def measure_steps(tasks, all_variants, rounds, repeats):
-    found = {task: {label: [] for label in all_variants} for task in tasks}
+def measure_steps(tasks, rounds, repeats):
+    """Step times of `tasks` (`{task: {label: flags}}`), interleaved."""
+    found = {
+        task: {label: [] for label in labels} for task, labels in tasks.items()
+    }
     params = {task: {} for task in tasks}
     for _ in range(rounds):
-        for task in tasks:
-            for label, flags in all_variants.items():
+        for task, labels in tasks.items():
+            for label, flags in labels.items():
                 output = subprocess.run(
                     [sys.executable, os.path.abspath(__file__), "--child",
                      task, "--repeats", str(repeats), "--"]
@@ -232,6 +235,16 @@ def _percent(stats):
     return f"{100 * stats['mean']:.1f} ± {100 * stats['std']:.1f}"
 
 
+def _order(label):
+    """Table order: plain, then by block size (episodes after), full."""
+    if label == "plain":
+        return (0, 0, label)
+    if label == "full":
+        return (2, 0, label)
+    size = int(label.split("=")[1].split("+")[0])
+    return (1, size, label)
+
+
 def _count(value):
     return "–" if value is None else f"{value:,}"
 
@@ -273,6 +286,7 @@ def report(results, doc_path, plot_path):
         "",
     ]
     for task, rows in results["tasks"].items():
+        rows = dict(sorted(rows.items(), key=lambda item: _order(item[0])))
         sections += [f"**{TASKS[task]}** (`examples/{task}.py`)", ""]
         sections += [table(task, rows), "", "Commands:", ""]
         sections += [
@@ -297,34 +311,73 @@ def report(results, doc_path, plot_path):
 
 
 def plot(results, path):
+    """Test accuracy against the block size, one panel per task.
+
+    Fixed blocks as a line, episode variants as markers beside them, full
+    OPT and the plain network as horizontal bands; the tick labels give
+    each block size's step time as a fraction of full OPT's.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     tasks = list(results["tasks"])
-    figure, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4))
+    figure, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4))
     axes = [axes] if len(tasks) == 1 else axes
     for axis, task in zip(axes, tasks):
-        rows = results["tasks"][task]
-        full = rows.get("full", {}).get("step_s")
-        for label, row in rows.items():
-            test, step = row.get("test_accuracy"), row.get("step_s")
-            if not test or not step or not full:
-                continue
-            axis.errorbar(
-                step / full, 100 * test["mean"], yerr=100 * test["std"],
-                fmt="o", capsize=3,
-            )
-            axis.annotate(label, (step / full, 100 * test["mean"]),
-                          textcoords="offset points", xytext=(5, 5))
-        axis.set_xlabel("training step time / full OPT")
-        axis.set_ylabel("test accuracy (%)")
-        axis.set_title(TASKS[task])
-        axis.grid(alpha=0.3)
+        _plot_task(axis, task, results["tasks"][task])
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def _series_name(kind):
+    if kind.startswith("Π/"):
+        return f"Π redrawn every {kind[2:]} steps"
+    if kind.startswith("merge/"):
+        return f"merge and reset every {kind[6:]} steps, same Π"
+    return kind
+
+
+def _plot_task(axis, task, rows):
+    sizes = sorted({_order(label)[1] for label in rows if "=" in label})
+    full_step = rows.get("full", {}).get("step_s")
+    for label, color in (("full", "tab:blue"), ("plain", "tab:gray")):
+        test = rows.get(label, {}).get("test_accuracy")
+        if test:
+            mean, std = 100 * test["mean"], 100 * test["std"]
+            axis.axhline(mean, color=color, linestyle="--", label=label)
+            axis.axhspan(mean - std, mean + std, color=color, alpha=0.1)
+    series = {}
+    for label, row in rows.items():
+        if "=" not in label or not row.get("test_accuracy"):
+            continue
+        kind = label.split("+", 1)[1] if "+" in label else "fixed blocks"
+        x = sizes.index(_order(label)[1])
+        test = row["test_accuracy"]
+        series.setdefault(kind, []).append(
+            (x, 100 * test["mean"], 100 * test["std"])
+        )
+    for index, (kind, points) in enumerate(sorted(series.items())):
+        points.sort()
+        offset = 0.0 if kind == "fixed blocks" else 0.08 * (index + 1)
+        xs = [x + offset for x, _, _ in points]
+        axis.errorbar(
+            xs, [p[1] for p in points], yerr=[p[2] for p in points],
+            fmt="o-" if kind == "fixed blocks" else "s", capsize=3,
+            label=_series_name(kind),
+        )
+    labels = []
+    for size in sizes:
+        step = rows.get(f"b={size}", {}).get("step_s")
+        ratio = f"\n{step / full_step:.2f}× full" if step and full_step else ""
+        labels.append(f"b={size}{ratio}")
+    axis.set_xticks(range(len(sizes)), labels)
+    axis.set_ylabel("test accuracy (%)")
+    axis.set_title(f"{TASKS[task]} (step time / full OPT below)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="lower right")
 
 
 def parse_args():
@@ -411,11 +464,19 @@ def main():
         run_grid(args, tasks, all_variants, results)
     if args.steps:
         results["steps_machine"] = (
-            f"{datetime.date.today()}, {machine()} (at the start)"
+            f"{datetime.date.today()}, {machine()} (at the start), code "
+            f"{_commit()}"
         )
-        measured = measure_steps(
-            tasks, all_variants, args.step_rounds, args.step_repeats
-        )
+        # The variants with accuracy runs of each task (all of them if none).
+        chosen = {
+            task: {
+                label: flags
+                for label, flags in all_variants.items()
+                if label in results["tasks"].get(task, {label: 0})
+            }
+            for task in tasks
+        }
+        measured = measure_steps(chosen, args.step_rounds, args.step_repeats)
         for task, by_label in measured.items():
             rows = results["tasks"].setdefault(task, {})
             for label, row in by_label.items():
