@@ -157,7 +157,10 @@ def _training_step(task, argv):
         )
     model.compile(optimizer=common.build_optimizer(flags_obj), loss=loss)
     x, y, sample_weight = batch
-    return lambda: model.train_on_batch(x, y, sample_weight=sample_weight), model
+    def step():
+        return model.train_on_batch(x, y, sample_weight=sample_weight)
+
+    return step, model
 
 
 def step_child(task, argv, repeats):

@@ -111,7 +111,9 @@ class BlocksTest(test_case.TestCase):
         *[(name, name) for name in EXACT + STIEFEL + ("or", "upt")]
     )
     def test_kernel_matches_numpy_blocks(self, orthogonalizer):
-        layer = layers.OPTDense(5, block_size=BLOCK, orthogonalizer=orthogonalizer)
+        layer = layers.OPTDense(
+            5, block_size=BLOCK, orthogonalizer=orthogonalizer
+        )
         layer.build((None, FAN_IN))
         self.assertEqual(tuple(layer.rotation_parameter.shape), (3, 4, 4))
         layer.rotation_parameter.assign(moved_parameter(layer))
@@ -127,7 +129,8 @@ class BlocksTest(test_case.TestCase):
         self.assertAllClose(outputs, x @ expected + layer.bias, atol=atol)
 
     @parameterized.named_parameters(
-        ("float64", "float64", 1e-10), ("mixed_bfloat16", "mixed_bfloat16", 3e-2)
+        ("float64", "float64", 1e-10),
+        ("mixed_bfloat16", "mixed_bfloat16", 3e-2),
     )
     def test_dtype_policies(self, policy, atol):
         keras.config.set_dtype_policy(policy)
@@ -265,7 +268,8 @@ class StiefelBlocksTest(test_case.TestCase):
         # Every block moved (one batched step), and each stays orthogonal.
         for index, size in enumerate(layer.block_layout.sizes):
             block = p[index, :size, :size]
-            self.assertGreater(np.max(np.abs(block - start[index, :size, :size])), 1e-2)
+            moved = np.max(np.abs(block - start[index, :size, :size]))
+            self.assertGreater(moved, 1e-2)
             self.assertOrthonormal(block, atol=1e-5)
         self.assertOrthonormal(layer.rotation, atol=1e-5)
         momentum = model.optimizer._stiefel_momentums[0]
@@ -388,7 +392,8 @@ class BlocksIntegrationTest(test_case.TestCase):
         diagonal = np.zeros((FAN_IN, FAN_IN))
         row = 0
         for index, size in enumerate(layer.block_layout.sizes):
-            diagonal[row : row + size, row : row + size] = p[index, :size, :size]
+            rows = slice(row, row + size)
+            diagonal[rows, rows] = p[index, :size, :size]
             row += size
         expected = 0.1 * np.linalg.norm(diagonal @ diagonal.T - np.eye(FAN_IN))
         (loss,) = layer.losses
@@ -401,7 +406,8 @@ class BlocksIntegrationTest(test_case.TestCase):
         monitor = keras_opt.callbacks.OrthogonalityMonitor(budget=1e-5)
         monitor.set_model(model)
         values = monitor.measure()
-        self.assertLessEqual(values[f"orthogonality/{model.layers[0].name}"], 1e-6)
+        key = f"orthogonality/{model.layers[0].name}"
+        self.assertLessEqual(values[key], 1e-6)
 
     @parameterized.named_parameters(
         ("zero", 0, ValueError),
@@ -432,7 +438,9 @@ class BlockEpisodesTest(test_case.TestCase):
     def test_next_episode_keeps_the_function(self, orthogonalizer):
         rng = np.random.default_rng(0)
         x = rng.standard_normal((2, 5, 5, 3)).astype("float32")
-        layer = layers.OPTConv2D(5, 3, block_size=7, orthogonalizer=orthogonalizer)
+        layer = layers.OPTConv2D(
+            5, 3, block_size=7, orthogonalizer=orthogonalizer
+        )
         layer.build(x.shape)
         start = np.asarray(layer.rotation_parameter)
         layer.rotation_parameter.assign(moved_parameter(layer))
