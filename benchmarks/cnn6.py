@@ -5,12 +5,15 @@ import keras
 import keras_opt
 
 
-def build_cnn6(orthogonalizer=None, num_classes=100, width=64):
+def build_cnn6(
+    orthogonalizer=None, num_classes=100, width=64, block_size=None
+):
     """Returns CNN-6; OPT layers with `orthogonalizer`, plain ones with None.
 
     Six 3×3 SAME convolutions with BatchNormalization and ReLU, a 2×2
     max-pool after every pair, fc6 as a 4×4 VALID convolution (no BN, no
     ReLU) and a plain 1×1 classifier; no biases, inputs scaled in the model.
+    `block_size` is that of every OPT layer (block-diagonal rotations).
     """
 
     def conv(filters, kernel_size, padding, name):
@@ -29,6 +32,7 @@ def build_cnn6(orthogonalizer=None, num_classes=100, width=64):
             padding=padding,
             use_bias=False,
             orthogonalizer=orthogonalizer,
+            block_size=block_size,
             name=name,
         )
 

@@ -64,7 +64,7 @@ def time_orthogonalizers(dimensions, repeats):
     return rows
 
 
-def cnn6_child(orthogonalizer, steps, jit_compile):
+def cnn6_child(orthogonalizer, steps, jit_compile, block_size=None):
     import keras
     import numpy as np
 
@@ -72,7 +72,10 @@ def cnn6_child(orthogonalizer, steps, jit_compile):
     from benchmarks.cnn6 import build_cnn6
 
     keras.utils.set_random_seed(0)
-    model = build_cnn6(None if orthogonalizer == "plain" else orthogonalizer)
+    model = build_cnn6(
+        None if orthogonalizer == "plain" else orthogonalizer,
+        block_size=block_size,
+    )
     optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
     if orthogonalizer != "plain":
         if keras_opt.orthogonalizers.get(orthogonalizer).is_stiefel:
@@ -108,21 +111,32 @@ def cnn6_child(orthogonalizer, steps, jit_compile):
     )
 
 
-def time_cnn6(methods, steps, jit_compile):
+def time_cnn6(methods, steps, jit_compile, block_size=None, rounds=1):
+    """Per method, the child's results; over `rounds` interleaved rounds
+    (plain and every method once per round) the median step time."""
+    runs = {method: [] for method in ["plain"] + methods}
+    for _ in range(rounds):
+        for method in runs:
+            command = [sys.executable, __file__, "--cnn6_child", method]
+            command += ["--steps", str(steps)]
+            if jit_compile:
+                command.append("--jit_compile")
+            if block_size:
+                command += ["--block_size", str(block_size)]
+            output = subprocess.run(
+                command,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            runs[method].append(json.loads(output.strip().splitlines()[-1]))
+            print(method, runs[method][-1], file=sys.stderr, flush=True)
     results = {}
-    for method in ["plain"] + methods:
-        command = [sys.executable, __file__, "--cnn6_child", method]
-        command += ["--steps", str(steps)]
-        if jit_compile:
-            command.append("--jit_compile")
-        output = subprocess.run(
-            command,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        results[method] = json.loads(output.strip().splitlines()[-1])
-        print(method, results[method], file=sys.stderr, flush=True)
+    for method, found in runs.items():
+        results[method] = dict(found[-1])
+        results[method]["step_ms"] = statistics.median(
+            run["step_ms"] for run in found
+        )
     return results
 
 
@@ -156,12 +170,22 @@ def main():
         action="store_true",
         help="Compile CNN-6 with XLA (a map with supports_jit=False falls back).",
     )
+    parser.add_argument(
+        "--block_size", type=int, default=None,
+        help="block_size of CNN-6's OPT layers (default: full rotations).",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1,
+        help="Interleaved rounds of the CNN-6 steps; median over rounds.",
+    )
     parser.add_argument("--skip_maps", action="store_true")
     parser.add_argument("--skip_cnn6", action="store_true")
     parser.add_argument("--cnn6_child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.cnn6_child:
-        cnn6_child(args.cnn6_child, args.steps, args.jit_compile)
+        cnn6_child(
+            args.cnn6_child, args.steps, args.jit_compile, args.block_size
+        )
         return
 
     print(f"Machine: {machine()}\n")
@@ -174,7 +198,11 @@ def main():
             print(f"| {name} | {d} | {first:.2f} | {1000 * median:.1f} | {error:.1e} |")
         print()
     if not args.skip_cnn6:
-        results = time_cnn6(args.methods.split(","), args.steps, args.jit_compile)
+        results = time_cnn6(
+            args.methods.split(","), args.steps, args.jit_compile,
+            args.block_size, args.rounds,
+        )
+        print(f"block_size: {args.block_size}, rounds: {args.rounds}")
         plain = results["plain"]
         print(
             "| CNN-6 built with | XLA | step (ms) | ratio to plain | first step (s) "

@@ -325,11 +325,23 @@ def define_recipe_flags(flag_values, defaults):
         "Train the neurons V too (the paper's FN ablation, FN ✗).",
         flag_values=flag_values,
     )
+    flags.DEFINE_integer(
+        "block_size",
+        defaults.pop("block_size", None),
+        "Block-diagonal rotations with blocks of at most this many "
+        "coordinates (`block_size` of the OPT layers); unset: one d×d "
+        "rotation per layer.",
+        lower_bound=1,
+        flag_values=flag_values,
+    )
 
 
 def opt_layer_kwargs(flags_obj):
     """Keyword arguments of every OPT layer, from the recipe flags."""
-    return {"trainable_basis": flags_obj.trainable_basis}
+    kwargs = {"trainable_basis": flags_obj.trainable_basis}
+    if getattr(flags_obj, "block_size", None) is not None:
+        kwargs["block_size"] = flags_obj.block_size
+    return kwargs
 
 
 def get_method(flags_obj):

@@ -86,7 +86,9 @@ def fold(model):
     return folded
 
 
-def convert(model, orthogonalizer="gram_schmidt", layers=None):
+def convert(
+    model, orthogonalizer="gram_schmidt", layers=None, block_size=None
+):
     """Turns Dense/Conv layers of a model into OPT layers, outputs unchanged.
 
     Each converted layer keeps its bias, activation, name and dtype policy;
@@ -117,6 +119,10 @@ def convert(model, orthogonalizer="gram_schmidt", layers=None):
         layers: Which layers to convert: `None` (every `Dense`, `Conv1D`,
             `Conv2D` and `Conv3D`, nested models included), a list of layer
             names, or a callable `layer -> bool`.
+        block_size: The `block_size` of the new OPT layers: `None` for one
+            d×d rotation per layer, or b for block-diagonal rotations of
+            blocks of at most b coordinates (OFT's structure); see
+            `keras_opt.layers.blocks`.
 
     Returns:
         A new `keras.Model` (not compiled). The input model is unchanged.
@@ -137,32 +143,7 @@ def convert(model, orthogonalizer="gram_schmidt", layers=None):
             new = layer.__class__.from_config(layer.get_config())
             pairs.append((layer, new, False))
             return new
-        config = layer.get_config()
-        if getattr(layer, "lora_enabled", False) or config.get("groups", 1) != 1:
-            raise ValueError(
-                f"Cannot convert layer '{layer.name}': grouped convolutions "
-                "and LoRA-enabled layers have no OPT counterpart. Received: "
-                f"groups={config.get('groups', 1)}, "
-                f"lora_rank={config.get('lora_rank')}"
-            )
-        dropped = [
-            key
-            for key in ("kernel_regularizer", "kernel_constraint")
-            if config.get(key) is not None
-        ]
-        if dropped:
-            warnings.warn(
-                f"Layer '{layer.name}': {', '.join(dropped)} has no "
-                "counterpart in an OPT layer (the kernel is R·V, not a "
-                "variable) and is dropped by `convert()`.",
-                UserWarning,
-                stacklevel=3,
-            )
-        kwargs = {k: v for k, v in config.items() if k not in _arguments.STOCK_KERNEL_CONFIG_KEYS}
-        kwargs["orthogonalizer"] = orthogonalizers.deserialize(
-            orthogonalizers.serialize(orthogonalizer)
-        )
-        new = opt(**kwargs)
+        new = opt(**_opt_kwargs(layer, orthogonalizer, block_size))
         pairs.append((layer, new, True))
         return new
 
@@ -173,6 +154,41 @@ def convert(model, orthogonalizer="gram_schmidt", layers=None):
         else:
             new.set_weights(old.get_weights())
     return converted
+
+
+def _opt_kwargs(layer, orthogonalizer, block_size):
+    """The arguments of the OPT layer that stands for stock `layer`."""
+    config = layer.get_config()
+    if getattr(layer, "lora_enabled", False) or config.get("groups", 1) != 1:
+        raise ValueError(
+            f"Cannot convert layer '{layer.name}': grouped convolutions "
+            "and LoRA-enabled layers have no OPT counterpart. Received: "
+            f"groups={config.get('groups', 1)}, "
+            f"lora_rank={config.get('lora_rank')}"
+        )
+    dropped = [
+        key
+        for key in ("kernel_regularizer", "kernel_constraint")
+        if config.get(key) is not None
+    ]
+    if dropped:
+        warnings.warn(
+            f"Layer '{layer.name}': {', '.join(dropped)} has no "
+            "counterpart in an OPT layer (the kernel is R·V, not a "
+            "variable) and is dropped by `convert()`.",
+            UserWarning,
+            stacklevel=4,
+        )
+    kwargs = {
+        k: v
+        for k, v in config.items()
+        if k not in _arguments.STOCK_KERNEL_CONFIG_KEYS
+    }
+    kwargs["orthogonalizer"] = orthogonalizers.deserialize(
+        orthogonalizers.serialize(orthogonalizer)
+    )
+    kwargs["block_size"] = block_size
+    return kwargs
 
 
 def _move_kernel_to_basis(old, new):

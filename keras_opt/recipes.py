@@ -79,12 +79,13 @@ class Recipe:
         """P as `orthogonalizer` takes it: `P₀ + c·(P − P₀)`, c its scale.
 
         c is the map's `first_step_scale` under `equal_first_step`, else 1
-        (and P is returned as is).
+        (and P is returned as is). P may be a stack `(..., d, d)` of
+        matrices (a block layer's); P₀ is then that of each.
         """
         scale = self.first_step_scale(orthogonalizer)
         if scale == 1.0:
             return p
-        start = orthogonalizer.rotation_initializer(p.shape, p.dtype)
+        start = orthogonalizer.rotation_initializer(p.shape[-2:], p.dtype)
         return start + keras.ops.cast(scale, p.dtype) * (p - start)
 
     def rotation_regularizer(self, orthogonalizer, weight_decay):

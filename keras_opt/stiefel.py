@@ -7,6 +7,11 @@ and QR retractions, and re-orthonormalization with momentum transport. For
 square `X` the generator and the Cayley step also have an orthogonal-group
 form (`group_generator`, `group_cayley_retraction`) that needs four `d×d`
 products per step instead of six.
+The generators and retractions also take stacks `(k, n, p)` of points (the
+blocks of a block-diagonal rotation) and step them all at once: the step
+size takes the norm over the whole stack (the OGD step of the
+block-diagonal matrix as one rotation) and the drift estimate the largest
+over the stack.
 The tags that mark a variable as a Stiefel variable live in
 `keras_opt.variable_tags`.
 """
@@ -124,7 +129,7 @@ def cayley_retraction(x, skew, alpha, tangent=None):
 
 def _drift(second):
     """The drift estimate `½ max_j ‖(α²W²X)_j‖²` plus the rounding allowance."""
-    column_norms = ops.sum(ops.square(second), axis=0)
+    column_norms = ops.sum(ops.square(second), axis=-2)
     return 0.5 * ops.max(column_norms) + ROUNDING_ALLOWANCE
 
 

@@ -4,6 +4,7 @@ The numbers in docs/benchmarks.md come from full runs of these scripts;
 here each one runs as documented, in a subprocess, and its tables are read.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -165,6 +166,54 @@ class BenchmarksTest(test_case.TestCase):
             self.assertGreater(float(row[2]), 0.0)
             if row[1] == "plain":
                 self.assertEqual(row[3], "1.00")
+
+    def test_large_d_benchmark_with_blocks(self):
+        methods = ["gram_schmidt", "stiefel"]
+        lines = _run(
+            "large_d_benchmark.py", "--dims", "96", "--repeats", "1",
+            "--block_size", "16", "--methods", *methods,
+        )
+        self.assertIn("block_size: 16", lines)
+        rows = _table_rows(lines, "d")
+        self.assertEqual([row[1] for row in rows], methods)
+        for row in rows:
+            self.assertLessEqual(float(row[5]), 1e-5)
+
+    def test_block_size_benchmark_report(self):
+        # The table and the plot come from the JSON alone.
+        directory = self.get_temp_dir()
+        paths = {
+            name: os.path.join(directory, name)
+            for name in ("results.json", "doc.md", "plot.png")
+        }
+        stats = {"mean": 0.8, "std": 0.01, "values": [0.79, 0.81]}
+        rows = {
+            label: {
+                "command": f"python -m examples.gcn {label}",
+                "test_accuracy": stats,
+                "val_accuracy": stats,
+                "step_s": step,
+                "paper_params": 10,
+            }
+            for label, step in (("b=8", 0.01), ("full", 0.04))
+        }
+        with open(paths["results.json"], "w") as f:
+            json.dump({"tasks": {"gcn": rows}}, f)
+        with open(paths["doc.md"], "w") as f:
+            f.write("# Benchmarks\n\nkept\n")
+        for _ in range(2):  # a second report replaces the first
+            _run(
+                "block_size_benchmark.py", "--report",
+                "--json", paths["results.json"], "--doc", paths["doc.md"],
+                "--plot", paths["plot.png"],
+            )
+        with open(paths["doc.md"]) as f:
+            text = f.read()
+        self.assertEqual(text.count("block_size_benchmark:start"), 1)
+        self.assertIn("kept", text)
+        self.assertIn("| b=8 | 2 | 80.0 ± 1.0 | 80.0 ± 1.0 | +0.00 | 10.0 "
+                      "| 0.25 | 10 |", text)
+        self.assertGreater(os.path.getsize(paths["plot.png"]), 1000)
 
 
 if __name__ == "__main__":

@@ -176,6 +176,39 @@ class StiefelTest(test_case.TestCase):
         self.assertGreater(float(drift), error)
         self.assertLess(float(drift), 10 * error)
 
+    @parameterized.named_parameters(("group", True), ("official", False))
+    def test_stack_steps_each_point_and_drift_is_the_largest(self, group):
+        # A (k, n, n) stack steps every point as on its own, with the step
+        # size and the drift estimate taken over the whole stack.
+        rng = np.random.default_rng(8)
+        x = np.stack([random_stiefel(rng, 5, 5) for _ in range(3)])
+        m = rng.standard_normal((3, 5, 5))
+        m[1] *= 4.0  # the largest drift is not the first block's
+        if group:
+            skew, tangent = stiefel.group_generator(x, m)
+            retraction = stiefel.group_cayley_retraction
+        else:
+            skew = stiefel.skew_generator(x, m)
+            tangent = np.asarray(skew) @ x
+            retraction = stiefel.cayley_retraction
+        alpha = stiefel.step_size(1.0, skew)
+        norm = np.sqrt(sum(np.sum(np.square(s)) for s in np.asarray(skew)))
+        self.assertAllClose(alpha, min(1.0, 1 / (norm + 1e-8)), atol=1e-12)
+        y, drift = retraction(x, skew, alpha, tangent)
+        drifts = []
+        for index in range(3):
+            y_i, drift_i = retraction(
+                x[index], np.asarray(skew)[index], alpha,
+                np.asarray(tangent)[index],
+            )
+            self.assertAllClose(y[index], y_i, atol=1e-12, rtol=0)
+            drifts.append(float(drift_i))
+        self.assertEqual(int(np.argmax(drifts)), 1)
+        self.assertAllClose(drift, max(drifts), atol=0, rtol=1e-12)
+        y_after, _ = stiefel.reorthonormalize(y, m, drift)
+        for index in range(3):
+            self.assertLess(orthogonality_error(y_after[index]), 1e-12)
+
     @parameterized.named_parameters(*SHAPES)
     def test_qr_retraction(self, n, p):
         rng = np.random.default_rng(3)

@@ -50,6 +50,26 @@ class TestCase(parameterized.TestCase):
         error = np.max(np.abs(gram - np.eye(x.shape[-1])))
         self.assertLessEqual(error, atol, f"max |XᵀX − I| = {error:.3g}")
 
+    def assertEpisodesFollowTheSeed(self, make_layer, name, episodes):
+        """Asserts the draws of weight `name` depend on the seed only.
+
+        `make_layer(seed)` returns a built layer with episodes; its weight
+        `name` over `episodes` episodes must be the same for the same seed
+        whatever the global random state, differ for another seed, and
+        change between episodes. Returns the draws of seed 7.
+        """
+
+        def run(seed):
+            return episode_draws(make_layer(seed), name, episodes)
+
+        keras.utils.set_random_seed(1)
+        first = run(7)
+        keras.utils.set_random_seed(2)  # other global state, same draws
+        self.assertAllEqual(run(7), first)
+        self.assertFalse(np.array_equal(run(8), first))
+        self.assertGreater(len({tuple(row) for row in first}), 1)
+        return first
+
     def run_serialization_test(self, instance):
         """Checks that a config round trip through JSON gives an equal object."""
         config = keras.saving.serialize_keras_object(instance)
@@ -73,6 +93,19 @@ class TestCase(parameterized.TestCase):
         restored = keras.saving.load_model(path)
         self.assertAllEqual(restored.predict(input_data, verbose=0), expected)
         return restored
+
+
+def episode_draws(layer, name, episodes):
+    """The weight `name` of a built layer at each of `episodes` + 1 episodes.
+
+    Ends `episodes` episodes with `layer.next_episode()`; returns the values
+    stacked, the current one first.
+    """
+    draws = [np.asarray(getattr(layer, name))]
+    for _ in range(episodes):
+        layer.next_episode()
+        draws.append(np.asarray(getattr(layer, name)))
+    return np.stack(draws)
 
 
 def gradient(function, x):

@@ -8,12 +8,24 @@ from keras_opt.optimizers import slots
 
 
 def subspace_layers(model):
-    """Returns the S-OPT layers of `model` (OPT layers with a `subspace`)."""
+    """Returns the OPT layers of `model` that have episodes.
+
+    S-OPT layers (with a `subspace`) and block layers (with a `block_size`,
+    whose episodes redraw the permutation of their blocks).
+    """
     return [
         layer
         for layer in layers.opt_layers(model, built_only=False)
         if getattr(layer, "subspace_size", None) is not None
+        or getattr(layer, "block_size", None) is not None
     ]
+
+
+def _episodes_ended(layer):
+    """The episode counter of an S-OPT or block layer (a weight)."""
+    if getattr(layer, "block_size", None) is not None:
+        return layer.block_episode
+    return layer.subspace_episode
 
 
 def next_subspace_episode(model, optimizer=None):
@@ -67,13 +79,17 @@ class SubspaceEpisodes(keras.callbacks.Callback):
     callback calls `next_subspace_episode(model)`: merge R̃ into V, resample
     the subspace, reset P̃ to the identity and its optimizer slots. The
     official S-OPT demo uses episodes of 750 iterations (400 of them).
+    Block layers (`block_size=b`) in the model take the same episodes: merge
+    R into V, redraw the permutation of their blocks, reset P
+    (`keras_opt.layers.blocks`).
 
     Whenever the episodes due, `iterations // every_n_steps`, change (and
     at the first step of `fit`), it compares them with the episodes the
-    layers have ended, their `subspace_episode` counter, and ends one
-    episode if more are due. Both numbers are state that `.keras` files, checkpoints
-    and `keras.callbacks.BackupAndRestore` save and restore together (the
-    counter, index set and basis are layer weights), so a resumed run
+    layers have ended, their `subspace_episode` (`block_episode`) counter,
+    and ends one episode if more are due. Both numbers are state that
+    `.keras` files, checkpoints and `keras.callbacks.BackupAndRestore` save
+    and restore together (the counter, index set and basis are layer
+    weights), so a resumed run
     continues with the same episodes and indices as an uninterrupted one,
     whatever the order of the callbacks. The episodes are numbered by the
     optimizer's steps: with a fresh optimizer (`iterations = 0`) on layers
@@ -110,8 +126,9 @@ class SubspaceEpisodes(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if not subspace_layers(self.model):
             raise ValueError(
-                "SubspaceEpisodes found no S-OPT layer in the model. "
-                "Expected: OPT layers built with `subspace=`. Received: "
+                "SubspaceEpisodes found no S-OPT layer and no block layer "
+                "in the model. Expected: OPT layers built with `subspace=` "
+                "or `block_size=`. Received: "
                 f"model '{self.model.name}'"
             )
         self._checked_due = None
@@ -123,7 +140,7 @@ class SubspaceEpisodes(keras.callbacks.Callback):
         # Read only when `due` changes: at most one episode per boundary.
         self._checked_due = due
         ended = min(
-            int(keras.ops.convert_to_numpy(layer.subspace_episode))
+            int(keras.ops.convert_to_numpy(_episodes_ended(layer)))
             for layer in subspace_layers(self.model)
         )
         if due > ended:

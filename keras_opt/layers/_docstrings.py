@@ -53,7 +53,17 @@ OPT_ARGUMENTS = f"""{_orthogonalizer_argument()}
             fraction of d (`0.25` for d/4, rounded). `None` (the default)
             for full OPT. See `keras_opt.layers.subspace`.
         subspace_seed: Int seed of the subspace sampling. Defaults to one
-            drawn at construction (saved in the config)."""
+            drawn at construction (saved in the config).
+        block_size: `None` (the default) for one d×d rotation, or a
+            positive int b: R is block-diagonal, `Πᵀ·diag(R₁, …, R_k)·Π`,
+            with k = ⌈d/b⌉ blocks of near-equal sizes ≤ b on a fixed random
+            permutation Π of the fan-in, each made by the orthogonalizer
+            from its own block of P (shape `(k, m, m)`, m the largest
+            size). A step costs O(d·b·n) instead of O(d²·n). Not with
+            `subspace`. See `keras_opt.layers.blocks`.
+        block_seed: Int seed of Π. Defaults to one drawn at construction
+            (saved in the config); Π itself is the non-trainable weight
+            `block_permutation`."""
 
 KERAS_ARGUMENTS = """activation, use_bias, bias_initializer, bias_regularizer,
         activity_regularizer, bias_constraint, **kwargs: As in the stock

@@ -10,6 +10,8 @@ from keras_opt import recipes
 from keras_opt import regularizers
 from keras_opt import variable_tags
 from keras_opt.layers import _arguments
+from keras_opt.layers import _rotation
+from keras_opt.layers import blocks as blocks_lib
 from keras_opt.layers import subspace as subspace_lib
 
 
@@ -46,7 +48,8 @@ class BaseOPT:
 
     With `subspace=p` (S-OPT) only a random p-dimensional coordinate
     subspace of the fan-in is rotated per episode; see
-    `keras_opt.layers.subspace`.
+    `keras_opt.layers.subspace`. With `block_size=b`, R is block-diagonal
+    on a fixed permutation of the fan-in; see `keras_opt.layers.blocks`.
     """
 
     def __init__(
@@ -61,6 +64,8 @@ class BaseOPT:
         recipe="default",
         subspace=None,
         subspace_seed=None,
+        block_size=None,
+        block_seed=None,
         **kwargs,
     ):
         _arguments.check_stock_arguments(self, super().__init__, args, kwargs)
@@ -98,6 +103,10 @@ class BaseOPT:
             subspace, subspace_seed, trainable_basis
         )
         self.subspace_size = None
+        self.block_size, self.block_seed = blocks_lib.check_arguments(
+            block_size, block_seed, subspace
+        )
+        self.block_layout = None
         self._recipe = recipe
         self.supports_jit = self.orthogonalizer.supports_jit
 
@@ -106,12 +115,12 @@ class BaseOPT:
         fan_in, units = math.prod(kernel_shape[:-1]), kernel_shape[-1]
         self._kernel_shape = kernel_shape
         self.subspace_size = subspace_lib.size(self.subspace, fan_in)
-        size = self.subspace_size or fan_in
+        shape, initializer, regularizer = _rotation.spec(self, fan_in)
         self.rotation_parameter = self.add_weight(
             name="rotation_parameter",
-            shape=(size, size),
-            initializer=self.rotation_initializer,
-            regularizer=self._rotation_loss(),
+            shape=shape,
+            initializer=initializer,
+            regularizer=regularizer,
             constraint=(
                 variable_tags.StiefelGuard()
                 if self.orthogonalizer.is_stiefel
@@ -148,32 +157,9 @@ class BaseOPT:
             )
         if self.subspace_size is not None:
             subspace_lib.build(self, fan_in)
-        self._check_orthogonalizer_output(size)
-
-    def _rotation_loss(self):
-        losses = [
-            loss
-            for loss in (
-                self.rotation_regularizer,
-                self.orthogonalizer.rotation_regularizer,
-            )
-            if loss is not None
-        ]
-        if len(losses) > 1:
-            return _SumOfRegularizers(losses)
-        return losses[0] if losses else None
-
-    def _check_orthogonalizer_output(self, size):
-        if type(self.orthogonalizer) in orthogonalizers.ALL_OBJECTS:
-            return
-        shape = tuple(self.orthogonalizer(self.rotation_parameter).shape)
-        if shape != (size, size):
-            raise ValueError(
-                f"The orthogonalizer of layer '{self.name}' must return a "
-                f"matrix of the rotation's shape. Expected: {(size, size)}. "
-                f"Received: shape={shape} from "
-                f"orthogonalizer={self.orthogonalizer!r}"
-            )
+        if self.block_size is not None:
+            blocks_lib.build(self, fan_in)
+        _rotation.check_orthogonalizer_output(self)
 
     def _map_input(self):
         """P as the map takes it; see `keras_opt.recipes.Recipe.map_input`."""
@@ -184,9 +170,13 @@ class BaseOPT:
     def rotation(self):
         """R, the orthogonal `(d, d)` matrix of the layer (float32).
 
-        For S-OPT layers, the `(p, p)` rotation of the current subspace.
+        For S-OPT layers, the `(p, p)` rotation of the current subspace. For
+        block layers, the d×d matrix `Πᵀ·diag(R₁, …, R_k)·Π`: a debugging
+        view, which the layer itself never forms.
         """
         _check_built(self, "rotation")
+        if self.block_size is not None:
+            return blocks_lib.rotation(self)
         rotation = self.orthogonalizer(self._map_input())
         if isinstance(rotation, keras.Variable):
             return ops.copy(rotation)
@@ -209,7 +199,9 @@ class BaseOPT:
         Keras's LoRA kernel is.
         """
         _check_built(self, "kernel")
-        if self.subspace_size is None:
+        if self.block_size is not None:
+            kernel = blocks_lib.kernel(self)
+        elif self.subspace_size is None:
             kernel = self.orthogonalizer.rotate(self._map_input(), self.basis)
         else:
             kernel = subspace_lib.kernel(self)
@@ -219,8 +211,12 @@ class BaseOPT:
         return ops.cast(kernel, self.compute_dtype)
 
     def next_episode(self):
-        """Ends an S-OPT episode; see `keras_opt.layers.subspace`."""
-        subspace_lib.next_episode(self)
+        """Ends an S-OPT episode (`keras_opt.layers.subspace`), or redraws
+        the permutation of a block layer (`keras_opt.layers.blocks`)."""
+        if self.block_size is not None:
+            blocks_lib.next_episode(self)
+        else:
+            subspace_lib.next_episode(self)
 
     def save_own_variables(self, store):
         # The stock method writes the computed kernel; an OPT layer stores
@@ -268,6 +264,8 @@ class BaseOPT:
                 "recipe": self.recipe,
                 "subspace": self.subspace,
                 "subspace_seed": self.subspace_seed,
+                "block_size": self.block_size,
+                "block_seed": self.block_seed,
             }
         )
         return config
@@ -278,16 +276,6 @@ class BaseOPT:
         # Version 0.1 wrote no recipe: its layers were the official ones.
         config.setdefault("recipe", "official")
         return super().from_config(config)
-
-
-class _SumOfRegularizers:
-    """The sum of several regularizers of one variable."""
-
-    def __init__(self, regularizers):
-        self.regularizers = regularizers
-
-    def __call__(self, x):
-        return ops.sum(ops.stack([r(x) for r in self.regularizers]))
 
 
 def _check_built(layer, name):

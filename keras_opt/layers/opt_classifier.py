@@ -7,6 +7,7 @@ from keras import ops
 
 from keras_opt import initializers
 from keras_opt.layers import _docstrings
+from keras_opt.layers import blocks
 from keras_opt.layers.opt_dense import OPTDense
 
 
@@ -124,8 +125,12 @@ class OPTClassifier(OPTDense):
     def call(self, inputs, training=None):
         if self.subspace_size is not None:
             return super().call(inputs, training=training)
-        rotation = self.orthogonalizer(self._map_input())
-        outputs = ops.matmul(inputs, ops.cast(rotation, self.compute_dtype))
+        if self.block_size is not None:
+            outputs = blocks.times_rotation(self, inputs)
+        else:
+            rotation = self.orthogonalizer(self._map_input())
+            rotation = ops.cast(rotation, self.compute_dtype)
+            outputs = ops.matmul(inputs, rotation)
         outputs = ops.matmul(outputs, ops.cast(self.basis, self.compute_dtype))
         if self.log_gain is not None:
             gain = ops.exp(self.log_gain)

@@ -3,6 +3,7 @@
 import keras
 
 from keras_opt import layers
+from keras_opt.layers import blocks
 
 
 def paper_parameter_count(model):
@@ -12,7 +13,8 @@ def paper_parameter_count(model):
     orthogonal k×k rotation as the dimension of its manifold, k(k−1)/2:
     d(d−1)/2 for a full OPT layer, p(p−1)/2 for an S-OPT layer (its p×p
     rotation) and for a CLS-OPT head, whatever the orthogonalizer stores
-    (P has d² entries). Rotations that are not kept orthogonal (`"penalty"`,
+    (P has d² entries), and a block layer's (`block_size`) as the sum of
+    b_i(b_i−1)/2 over its blocks of sizes b_i. Rotations that are not kept orthogonal (`"penalty"`,
     `"unconstrained"`) count all k² entries. Every other trainable weight
     (classifier kernels, biases, a trainable basis) counts in full;
     BatchNormalization is not counted, nor are non-trainable weights (the
@@ -45,12 +47,13 @@ def paper_parameter_count(model):
             rotation = layer.rotation_parameter
             excluded.add(id(rotation))
             if rotation.trainable:
-                size = rotation.shape[0]
                 orthogonalizer = layer.orthogonalizer
-                if orthogonalizer.is_exact or orthogonalizer.is_stiefel:
-                    count += size * (size - 1) // 2
+                exact = orthogonalizer.is_exact or orthogonalizer.is_stiefel
+                if layer.block_size is not None:
+                    count += blocks.parameter_count(layer, exact)
                 else:
-                    count += size * size
+                    size = rotation.shape[0]
+                    count += size * (size - 1) // 2 if exact else size * size
         elif _is_batch_normalization(layer):
             excluded.update(id(v) for v in layer.weights)
     for variable in model.trainable_weights:

@@ -141,7 +141,9 @@ class StiefelOptimizerMixin:
 
         Args:
             variables: A list of 2-D `keras.Variable`s with at least as many
-                rows as columns, each with orthonormal columns.
+                rows as columns, each with orthonormal columns, or 3-D stacks
+                `(k, n, p)` of such matrices (a block layer's rotations).
+                A stack takes one step for all its matrices, batched.
         """
         if self.built:
             raise ValueError(
@@ -281,7 +283,7 @@ class StiefelOptimizerMixin:
         raise NotImplementedError
 
     def _uses_group_form(self, x):
-        return self.use_group_form and x.shape[0] == x.shape[1]
+        return self.use_group_form and x.shape[-2] == x.shape[-1]
 
     def _stiefel_generator(self, x, m):
         """`(skew, tangent)` of the ambient direction `m` at `x`.
@@ -464,12 +466,13 @@ def check_learning_rate(name, value, allow_none=False):
 
 def _check_stiefel_variable(variable):
     shape = tuple(variable.shape)
-    if len(shape) != 2 or shape[0] < shape[1]:
+    if len(shape) not in (2, 3) or shape[-2] < shape[-1]:
         name = getattr(variable, "path", None) or variable.name
         raise ValueError(
             f"Invalid Stiefel variable '{name}'. A Stiefel variable must be "
             "a 2-D matrix with at least as many rows as columns (a point X "
-            f"with XᵀX = I). Received: shape={shape}"
+            "with XᵀX = I), or a 3-D stack of such matrices. Received: "
+            f"shape={shape}"
         )
 
 

@@ -122,7 +122,9 @@ class BaseStiefelTest(test_case.TestCase):
         for name, cls in (
             ("sgd", optimizers.StiefelSGD), ("adam", optimizers.StiefelAdam)
         )
-        for kind, shape in (("square", (6, 6)), ("tall", (8, 3)))
+        for kind, shape in (
+            ("square", (6, 6)), ("tall", (8, 3)), ("stack", (3, 5, 5))
+        )
         for retraction in ("cayley", "qr")
         for scale in (1e10, 1e20)
     )
@@ -149,7 +151,10 @@ class BaseStiefelTest(test_case.TestCase):
         self.assertGreater(np.max(np.abs(variable.numpy() - value)), 1e-2)
 
     @parameterized.named_parameters(
-        ("vector", (4,)), ("wide", (3, 5)), ("tensor", (2, 2, 2))
+        ("vector", (4,)),
+        ("wide", (3, 5)),
+        ("wide_stack", (2, 3, 5)),
+        ("tensor", (2, 2, 2, 2)),
     )
     def test_invalid_stiefel_variable(self, shape):
         variable = variable_tags.mark_stiefel(
