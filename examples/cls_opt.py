@@ -57,10 +57,11 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
 
 
 def build_model(head, feature_dim=2, orthogonalizer="gram_schmidt",
-                num_classes=10):
+                num_classes=10, recipe="default"):
     """A plain CNN to `feature_dim` features, then a `head`.
 
-    `head` is `"cls_opt"` (`OPTClassifier`) or `"plain"` (`Dense`).
+    `head` is `"cls_opt"` (`OPTClassifier` of `recipe`) or `"plain"`
+    (`Dense`).
     """
     inputs = keras.Input((28, 28, 1), name="image")
     x = keras.layers.Conv2D(32, 3, activation="relu")(inputs)
@@ -72,7 +73,8 @@ def build_model(head, feature_dim=2, orthogonalizer="gram_schmidt",
     features = keras.layers.Dense(feature_dim, name="features")(x)
     if head == "cls_opt":
         classifier = keras_opt.layers.OPTClassifier(
-            num_classes, orthogonalizer=orthogonalizer, name="classifier"
+            num_classes, orthogonalizer=orthogonalizer, recipe=recipe,
+            name="classifier",
         )
     else:
         classifier = keras.layers.Dense(
@@ -142,7 +144,8 @@ def run(flags_obj, datasets=None):
     def trainer(head):
         def make_model():
             trained[head] = build_model(
-                head, flags_obj.feature_dim, method.orthogonalizer
+                head, flags_obj.feature_dim, method.orthogonalizer,
+                recipe=common.get_recipe(flags_obj).name,
             )
             return trained[head]
 
