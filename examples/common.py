@@ -197,6 +197,15 @@ def define_run_flags(flag_values, defaults):
         "latest values.",
         flag_values=fv,
     )
+    flags.DEFINE_boolean(
+        "rotation_steps",
+        default("rotation_steps", False),
+        "Log, per epoch, how far each OPT layer's rotation moved "
+        "(rotation_step/<layer>: ‖R_t − R_t−1‖_F), its distance from the "
+        "identity (rotation_distance/<layer>: ‖R − I‖_F) and its mean gain "
+        "(gain/<layer>), into results.json's history.",
+        flag_values=fv,
+    )
     flags.DEFINE_integer(
         "verbose",
         default("verbose", 1),
@@ -470,6 +479,39 @@ class TestMetrics(keras.callbacks.Callback):
             logs[f"test_{key}"] = value
 
 
+class RotationSteps(keras.callbacks.Callback):
+    """Logs each OPT layer's rotation step, distance from I and mean gain.
+
+    At every epoch end, into `logs`: `rotation_step/<layer>` =
+    ‖R_t − R_(t−1)‖_F (R_(−1) = R at the start of training),
+    `rotation_distance/<layer>` = ‖R − I‖_F and `gain/<layer>` = the mean
+    of the gains g. `--rotation_steps` adds it.
+    """
+
+    def on_train_begin(self, logs=None):
+        self.previous = {layer.name: self._rotation(layer)
+                         for layer in keras_opt.layers.opt_layers(self.model)}
+
+    @staticmethod
+    def _rotation(layer):
+        return np.asarray(keras.ops.convert_to_numpy(layer.rotation),
+                          np.float64)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for layer in keras_opt.layers.opt_layers(self.model):
+            rotation = self._rotation(layer)
+            previous = self.previous[layer.name]
+            logs[f"rotation_step/{layer.name}"] = float(
+                np.linalg.norm(rotation - previous))
+            logs[f"rotation_distance/{layer.name}"] = float(
+                np.linalg.norm(rotation - np.eye(len(rotation))))
+            logs[f"gain/{layer.name}"] = float(np.mean(
+                keras.ops.convert_to_numpy(layer.gain)))
+            self.previous[layer.name] = rotation
+
+
 def tensorboard_available():
     try:
         import tensorboard  # noqa: F401
@@ -492,6 +534,8 @@ def make_callbacks(
     callbacks = []
     if test_metrics is not None:
         callbacks.append(test_metrics)
+    if getattr(flags_obj, "rotation_steps", False):
+        callbacks.append(RotationSteps())
     callbacks += [
         keras_opt.callbacks.EnergyMonitor(
             include_plain_layers=True, frequency=flags_obj.monitor_every

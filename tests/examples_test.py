@@ -285,6 +285,28 @@ class FashionMnistTest(test_case.TestCase, ResultsAssertions):
                 self.assertEqual(layer.recipe, "default")
                 self.assertTrue(layer.use_gain)
 
+    def test_rotation_steps_are_logged(self):
+        flag_values = _flag_values(
+            fashion_mnist,
+            ["--epochs=2", "--batch_size=32", "--max_steps_per_epoch=2",
+             "--method=cp", "--validation_size=32", "--rotation_steps"],
+        )
+        history = fashion_mnist.run(
+            flag_values, _synthetic_splits())["runs"][0]["history"]
+        names = [key.split("/", 1)[1] for key in history
+                 if key.startswith("rotation_step/")]
+        self.assertLen(names, 3)
+        for name in names:
+            steps = history[f"rotation_step/{name}"]
+            distances = history[f"rotation_distance/{name}"]
+            self.assertLen(steps, 2)
+            # From R = I: the first epoch's step is the distance from I,
+            # and no distance exceeds the triangle inequality's bound.
+            self.assertAllClose(steps[0], distances[0])
+            self.assertGreater(steps[0], 0.0)
+            self.assertLessEqual(distances[1], steps[0] + steps[1] + 1e-9)
+            self.assertLen(history[f"gain/{name}"], 2)
+
     def test_compare_trains_the_plain_network_too(self):
         flag_values = _flag_values(
             fashion_mnist,
