@@ -16,6 +16,7 @@ from absl.testing import absltest
 
 import keras_opt
 from examples import common
+from examples import dynamics_table
 from examples import fashion_mnist
 from examples import gcn
 from examples import mlp
@@ -219,6 +220,22 @@ class CommonTest(test_case.TestCase):
     def test_unknown_default_raises(self):
         with self.assertRaisesRegex(ValueError, "epoch"):
             common.define_flags(flags.FlagValues(), epoch=3)
+
+
+class DynamicsTableTest(test_case.TestCase):
+    def test_rows_and_epochs(self):
+        history = {"loss": [2.0, 1.5, 1.25], "val_accuracy": [0.5, 0.6, 0.7],
+                   "rotation_step/a": [3.0, 2.0, 1.0],
+                   "rotation_distance/a": [3.0, 4.5, 5.0],
+                   "gain/a": [1.0, 1.1, 1.2], "rotation_step/b": [9.0] * 3}
+        lines = dynamics_table.table_lines(
+            {"cp": {"runs": [{"history": history}]}}, [1, 3, 4], "a")
+        self.assertEqual(lines[0], "| run | quantity | epoch 1 | epoch 3 | "
+                                   "epoch 4 |")
+        self.assertEqual(lines[2], "| cp | train loss | 2.000 | 1.250 |  |")
+        self.assertIn("| cp | ‖R_t − R_t−1‖_F | 3.00 | 1.00 |  |", lines)
+        self.assertIn("| cp | ‖R − I‖_F | 3.0 | 5.0 |  |", lines)
+        self.assertLen(lines, 7)  # header, rule, five quantities of layer a
 
 
 class FashionMnistTest(test_case.TestCase, ResultsAssertions):
