@@ -15,7 +15,9 @@ The official training of `opt_reference.md` §8.1–§8.3, on TFDS `cifar100`:
   drops at 120k, 195k and 255k; the first convolution stays full OPT.
 
 `--model` is any network of `keras_opt.models`; `--method` is `plain` or an
-orthogonalizer name (see `examples/common.py`); `--strategy` and
+orthogonalizer name (see `examples/common.py`); `--recipe` is the OPT
+layers' (`keras_opt.recipes`; `official` by default here, the released
+code's, whose P is decayed with `--l2`); `--strategy` and
 `--training_loop` as there (`multi_worker` trains with the fault-tolerant
 `keras_opt.distribute.train`, S-OPT's episodes and the monitors included).
 An "epoch" is 390 steps, as the official code reshuffles every 390
@@ -54,6 +56,8 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
     """Defines the flags of this script in `flag_values`."""
     fv = flag_values
     defaults.setdefault("learning_rate", 0.1)
+    # The paper's recipe: its OPT layers are the released code's.
+    defaults.setdefault("recipe", "official")
     common.define_flags(fv, **defaults)
     flags.DEFINE_enum("model", "cnn6", MODELS,
                       "The network (keras_opt.models).", flag_values=fv)
@@ -158,6 +162,7 @@ def build_model(flags_obj):
         orthogonalizer=orthogonalizer,
         subspace=parse_subspace(flags_obj.subspace),
         weight_decay=l2,
+        recipe=common.get_recipe(flags_obj).name,
         input_shape=(32, 32, 3),
     )
 

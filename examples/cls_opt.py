@@ -57,10 +57,11 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
 
 
 def build_model(head, feature_dim=2, orthogonalizer="gram_schmidt",
-                num_classes=10):
+                num_classes=10, recipe="default"):
     """A plain CNN to `feature_dim` features, then a `head`.
 
-    `head` is `"cls_opt"` (`OPTClassifier`) or `"plain"` (`Dense`).
+    `head` is `"cls_opt"` (`OPTClassifier` of `recipe`) or `"plain"`
+    (`Dense`).
     """
     inputs = keras.Input((28, 28, 1), name="image")
     x = keras.layers.Conv2D(32, 3, activation="relu")(inputs)
@@ -72,13 +73,55 @@ def build_model(head, feature_dim=2, orthogonalizer="gram_schmidt",
     features = keras.layers.Dense(feature_dim, name="features")(x)
     if head == "cls_opt":
         classifier = keras_opt.layers.OPTClassifier(
-            num_classes, orthogonalizer=orthogonalizer, name="classifier"
+            num_classes, orthogonalizer=orthogonalizer, recipe=recipe,
+            name="classifier",
         )
     else:
         classifier = keras.layers.Dense(
             num_classes, use_bias=False, name="classifier"
         )
     return keras.Model(inputs, classifier(features), name=f"{head}_head")
+
+
+GAUSSIAN_DRAWS = 100
+
+
+def _energies(prototypes):
+    """`{"s=1": e, "s=2": e}` of the columns of `prototypes`, `(d, C)`."""
+    return {
+        f"s={s}": float(keras.ops.convert_to_numpy(
+            keras_opt.energy.hyperspherical_energy(
+                np.asarray(prototypes, "float64"), s=s)))
+        for s in (1, 2)
+    }
+
+
+def prototype_energy(head, seed):
+    """The hyperspherical energy of CLS-OPT's prototypes V, and references.
+
+    Returns `{"prototypes", "gaussian", "regular"}`, each `{"s=1", "s=2"}`
+    (`keras_opt.energy.hyperspherical_energy`): of the head's fixed
+    prototypes V (`(d, C)`; R·V has the same energy), the median over
+    `GAUSSIAN_DRAWS` Gaussian draws of the same shape (seeded by `seed`;
+    the mean is dominated by the rare draws with two near-equal columns),
+    and, for d = 2, C equally spaced directions (the minimum of every
+    s > 0 on the circle; `None` otherwise).
+    """
+    basis = np.asarray(keras.ops.convert_to_numpy(head.basis), "float64")
+    dim, count = basis.shape
+    rng = np.random.default_rng(seed)
+    draws = [_energies(rng.standard_normal((dim, count)))
+             for _ in range(GAUSSIAN_DRAWS)]
+    regular = None
+    if dim == 2:
+        angles = 2 * np.pi * np.arange(count) / count
+        regular = _energies(np.stack([np.cos(angles), np.sin(angles)]))
+    return {
+        "prototypes": _energies(basis),
+        "gaussian": {key: float(np.median([d[key] for d in draws]))
+                     for key in draws[0]},
+        "regular": regular,
+    }
 
 
 def features_and_directions(model, images):
@@ -123,11 +166,43 @@ def plot_features(panels, labels, path):
     return path
 
 
+def write_figure(flags_obj, test_split, trained, method_name):
+    """The figure of both heads' last models (d = 2); its path, or None."""
+    path = flags_obj.png
+    if path is None and flags_obj.model_dir:
+        path = os.path.join(flags_obj.model_dir, "cls_opt_features.png")
+    if not path or flags_obj.feature_dim != 2:
+        return None
+    test = test_split.take(2000).batch(500)
+    images = np.concatenate([x.numpy() for x, _ in test]) / 255.0
+    labels = np.concatenate([y.numpy() for _, y in test])
+    panels = {
+        f"CLS-OPT ({method_name}): x·R·V, V fixed": features_and_directions(
+            trained["cls_opt"], images
+        ),
+        "plain Dense head": features_and_directions(trained["plain"], images),
+    }
+    return plot_features(panels, labels, path)
+
+
+def mean_energy(energies):
+    """The mean over seeds of `prototype_energy` results."""
+    return {
+        kind: None if energies[0][kind] is None else {
+            key: float(np.mean([e[kind][key] for e in energies]))
+            for key in energies[0][kind]
+        }
+        for kind in energies[0]
+    }
+
+
 def run(flags_obj, datasets=None):
     """Trains CLS-OPT and the plain head for every seed; writes the figure.
 
     Returns the results of `common.run_seeds` for CLS-OPT with the plain
-    head's under `"compare"` and the figure's path under `"png"`.
+    head's under `"compare"`, the figure's path under `"png"` and the
+    prototypes' energy (`prototype_energy`, mean over seeds) under
+    `"prototype_energy"` (each run has its own).
     """
     splits = fashion_mnist.load_splits(flags_obj, datasets)
     method = common.get_method(flags_obj)
@@ -142,18 +217,25 @@ def run(flags_obj, datasets=None):
     def trainer(head):
         def make_model():
             trained[head] = build_model(
-                head, flags_obj.feature_dim, method.orthogonalizer
+                head, flags_obj.feature_dim, method.orthogonalizer,
+                recipe=common.get_recipe(flags_obj).name,
             )
             return trained[head]
 
         def train_one(flags_obj, seed, run_dir):
-            return fashion_mnist.train_classifier(
+            record = fashion_mnist.train_classifier(
                 flags_obj, seed, run_dir, make_model, splits
             )
+            if head == "cls_opt":
+                record["prototype_energy"] = prototype_energy(
+                    trained[head].get_layer("classifier"), seed)
+            return record
 
         return train_one
 
     results = common.run_seeds(flags_obj, SCRIPT, trainer("cls_opt"))
+    results["prototype_energy"] = mean_energy(
+        [run["prototype_energy"] for run in results["runs"]])
     model_dir = flags_obj.model_dir
     plain = common.with_overrides(
         flags_obj,
@@ -161,23 +243,8 @@ def run(flags_obj, datasets=None):
         model_dir=os.path.join(model_dir, "plain") if model_dir else None,
     )
     results["compare"] = common.run_seeds(plain, SCRIPT, trainer("plain"))
-    path = flags_obj.png
-    if path is None and model_dir:
-        path = os.path.join(model_dir, "cls_opt_features.png")
-    results["png"] = None
-    if path and flags_obj.feature_dim == 2:
-        test = splits["test"].take(2000).batch(500)
-        images = np.concatenate([x.numpy() for x, _ in test]) / 255.0
-        labels = np.concatenate([y.numpy() for _, y in test])
-        panels = {
-            f"CLS-OPT ({method.name}): x·R·V, V fixed": features_and_directions(
-                trained["cls_opt"], images
-            ),
-            "plain Dense head": features_and_directions(
-                trained["plain"], images
-            ),
-        }
-        results["png"] = plot_features(panels, labels, path)
+    results["png"] = write_figure(flags_obj, splits["test"], trained,
+                                  method.name)
     if model_dir:
         common.write_results(results, model_dir)
     return results
@@ -189,6 +256,11 @@ def main(_):
     except fashion_data.DataUnavailableError as error:
         sys.exit(f"error: {error}")
     print(common.format_results(results))
+    energy = results["prototype_energy"]
+    for kind in ("prototypes", "gaussian", "regular"):
+        if energy[kind] is not None:
+            print(f"prototype energy, {kind}: " + ", ".join(
+                f"{key} {value:.4f}" for key, value in energy[kind].items()))
     if results["png"]:
         print(f"features and class directions: {results['png']}")
 

@@ -19,7 +19,9 @@ def main(_):
 `upt`/`unconstrained` are the paper's OR and UPT baselines) or a plain
 baseline of `keras_opt.baselines` (`orthogonal`, `srip`, `mhe`, `hs_mhe`).
 The FN ablation (trainable neurons V) is `--trainable_basis` with any OPT
-method.
+method. `--recipe` is a preset of `keras_opt.recipes` (`default`, or
+`official`, the released code's parameterization): the OPT layers get it,
+and the Stiefel step's default learning rate is its factor.
 
 Recipe flags (how OPT layers are initialized and trained) are defined in
 `define_recipe_flags` and turned into OPT-layer arguments by
@@ -60,13 +62,21 @@ EXACT_METHODS = tuple(
     if _keeps_rotation_orthogonal(name)
 )
 RESULTS_FILE = "results.json"
-# `--rotation_learning_rate`'s default, a multiple of `--learning_rate`.
-_ROTATION_FACTORS = {
-    "sgd": keras_opt.optimizers.StiefelSGD.default_rotation_learning_rate_factor,
-    "adam": (
-        keras_opt.optimizers.StiefelAdam.default_rotation_learning_rate_factor
-    ),
-}
+
+
+def _rotation_factors_text():
+    """`--rotation_learning_rate`'s default, by recipe, for its help."""
+    texts = []
+    for name in keras_opt.recipes.names():
+        recipe = keras_opt.recipes.get(name)
+        sgd, adam = (
+            recipe.rotation_learning_rate_factor(cls)
+            for cls in (keras_opt.optimizers.StiefelSGD,
+                        keras_opt.optimizers.StiefelAdam)
+        )
+        texts.append(f"--recipe={name}: {sgd:g}× for --optimizer=sgd "
+                     f"(StiefelSGD), {adam:g}× for adam (StiefelAdam)")
+    return "; ".join(texts)
 
 
 def define_flags(flag_values=flags.FLAGS, **defaults):
@@ -147,9 +157,8 @@ def define_training_flags(flag_values, defaults):
         "Learning rate of the Stiefel step, which trains only the rotations "
         "R of --method=ogd/stiefel (every other variable, the P of the "
         "other OPT methods included, gets --learning_rate). Defaults to the "
-        "optimizer's own factor times --learning_rate: "
-        f"{_ROTATION_FACTORS['sgd']:g}× for --optimizer=sgd (StiefelSGD), "
-        f"{_ROTATION_FACTORS['adam']:g}× for adam (StiefelAdam).",
+        "recipe's factor times --learning_rate (following its schedule): "
+        f"{_rotation_factors_text()}.",
         flag_values=fv,
     )
     flags.DEFINE_float("momentum", default("momentum", 0.9),
@@ -186,6 +195,15 @@ def define_run_flags(flag_values, defaults):
         "Measure each layer's energy and orthogonality every this many "
         "epochs (and at the first and last); the epochs between repeat the "
         "latest values.",
+        flag_values=fv,
+    )
+    flags.DEFINE_boolean(
+        "rotation_steps",
+        default("rotation_steps", False),
+        "Log, per epoch, how far each OPT layer's rotation moved "
+        "(rotation_step/<layer>: ‖R_t − R_t−1‖_F), its distance from the "
+        "identity (rotation_distance/<layer>: ‖R − I‖_F) and its mean gain "
+        "(gain/<layer>), into results.json's history.",
         flag_values=fv,
     )
     flags.DEFINE_integer(
@@ -317,8 +335,19 @@ def define_recipe_flags(flag_values, defaults):
     """Defines the flags that set how OPT layers are made and trained.
 
     Pops the default of each flag it defines from `defaults`. The flags are
-    turned into layer arguments by `opt_layer_kwargs`.
+    turned into layer arguments by `opt_layer_kwargs` (and `get_method`).
     """
+    flags.DEFINE_enum(
+        "recipe",
+        defaults.pop("recipe", keras_opt.recipes.DEFAULT.name),
+        keras_opt.recipes.names(),
+        "The OPT layers' recipe (keras_opt.recipes): default (P at the "
+        "map's identity point, a gain per neuron, equal first steps, no "
+        "decay on P) or official (the released code's: P ~ N(0, 1), no "
+        "gain, the network's weight decay on P). It also sets the Stiefel "
+        "step's default learning rate (--rotation_learning_rate).",
+        flag_values=flag_values,
+    )
     flags.DEFINE_boolean(
         "trainable_basis",
         defaults.pop("trainable_basis", False),
@@ -336,18 +365,36 @@ def define_recipe_flags(flag_values, defaults):
     )
 
 
+def get_recipe(flags_obj):
+    """The `keras_opt.recipes.Recipe` of `--recipe` (the default without)."""
+    return keras_opt.recipes.get(
+        getattr(flags_obj, "recipe", keras_opt.recipes.DEFAULT.name)
+    )
+
+
 def opt_layer_kwargs(flags_obj):
     """Keyword arguments of every OPT layer, from the recipe flags."""
-    kwargs = {"trainable_basis": flags_obj.trainable_basis}
+    kwargs = {
+        "trainable_basis": flags_obj.trainable_basis,
+        "recipe": get_recipe(flags_obj).name,
+    }
     if getattr(flags_obj, "block_size", None) is not None:
         kwargs["block_size"] = flags_obj.block_size
     return kwargs
 
 
 def get_method(flags_obj):
-    """The `keras_opt.baselines.Baseline` of `--method` (or of a name)."""
-    name = flags_obj if isinstance(flags_obj, str) else flags_obj.method
-    return keras_opt.baselines.get("baseline" if name == PLAIN else name)
+    """The `keras_opt.baselines.Baseline` of `--method` (or of a name).
+
+    Its OPT layers have the recipe of `--recipe`.
+    """
+    if isinstance(flags_obj, str):
+        name, recipe = flags_obj, keras_opt.recipes.DEFAULT
+    else:
+        name, recipe = flags_obj.method, get_recipe(flags_obj)
+    return keras_opt.baselines.get(
+        "baseline" if name == PLAIN else name, recipe=recipe.name
+    )
 
 
 def seeds(flags_obj):
@@ -373,24 +420,46 @@ def with_overrides(flags_obj, **overrides):
     return types.SimpleNamespace(**values)
 
 
-def build_optimizer(flags_obj):
-    """StiefelSGD or StiefelAdam, from the optimizer flags."""
-    learning_rate = flags_obj.learning_rate
+def learning_rate(flags_obj, factor=1.0):
+    """`factor` × `--learning_rate`, cosine-decayed with the flag."""
+    rate = factor * flags_obj.learning_rate
     if flags_obj.cosine_decay_steps > 0:
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            learning_rate, flags_obj.cosine_decay_steps
+        return keras.optimizers.schedules.CosineDecay(
+            rate, flags_obj.cosine_decay_steps
         )
-    kwargs = {
-        "learning_rate": learning_rate,
-        "rotation_learning_rate": flags_obj.rotation_learning_rate,
-        "weight_decay": flags_obj.weight_decay,
-        "use_group_form": flags_obj.use_group_form,
-    }
+    return rate
+
+
+def rotation_learning_rate(flags_obj, optimizer_class):
+    """The Stiefel step's rate: the flag, else the recipe's factor × lr.
+
+    `None` (the optimizer's own default, which follows the learning rate's
+    schedule) when the recipe's factor is the optimizer's.
+    """
+    if flags_obj.rotation_learning_rate is not None:
+        return flags_obj.rotation_learning_rate
+    factor = get_recipe(flags_obj).rotation_learning_rate_factor(
+        optimizer_class
+    )
+    if factor == optimizer_class.default_rotation_learning_rate_factor:
+        return None
+    return learning_rate(flags_obj, factor)
+
+
+def build_optimizer(flags_obj):
+    """StiefelSGD or StiefelAdam, from the optimizer and recipe flags."""
     if flags_obj.optimizer == "sgd":
-        return keras_opt.optimizers.StiefelSGD(
-            momentum=flags_obj.momentum, **kwargs
-        )
-    return keras_opt.optimizers.StiefelAdam(**kwargs)
+        cls = keras_opt.optimizers.StiefelSGD
+        kwargs = {"momentum": flags_obj.momentum}
+    else:
+        cls, kwargs = keras_opt.optimizers.StiefelAdam, {}
+    return cls(
+        learning_rate=learning_rate(flags_obj),
+        rotation_learning_rate=rotation_learning_rate(flags_obj, cls),
+        weight_decay=flags_obj.weight_decay,
+        use_group_form=flags_obj.use_group_form,
+        **kwargs,
+    )
 
 
 class TestMetrics(keras.callbacks.Callback):
@@ -422,6 +491,39 @@ class TestMetrics(keras.callbacks.Callback):
             logs[f"test_{key}"] = value
 
 
+class RotationSteps(keras.callbacks.Callback):
+    """Logs each OPT layer's rotation step, distance from I and mean gain.
+
+    At every epoch end, into `logs`: `rotation_step/<layer>` =
+    ‖R_t − R_(t−1)‖_F (R_(−1) = R at the start of training),
+    `rotation_distance/<layer>` = ‖R − I‖_F and `gain/<layer>` = the mean
+    of the gains g. `--rotation_steps` adds it.
+    """
+
+    def on_train_begin(self, logs=None):
+        self.previous = {layer.name: self._rotation(layer)
+                         for layer in keras_opt.layers.opt_layers(self.model)}
+
+    @staticmethod
+    def _rotation(layer):
+        return np.asarray(keras.ops.convert_to_numpy(layer.rotation),
+                          np.float64)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for layer in keras_opt.layers.opt_layers(self.model):
+            rotation = self._rotation(layer)
+            previous = self.previous[layer.name]
+            logs[f"rotation_step/{layer.name}"] = float(
+                np.linalg.norm(rotation - previous))
+            logs[f"rotation_distance/{layer.name}"] = float(
+                np.linalg.norm(rotation - np.eye(len(rotation))))
+            logs[f"gain/{layer.name}"] = float(np.mean(
+                keras.ops.convert_to_numpy(layer.gain)))
+            self.previous[layer.name] = rotation
+
+
 def tensorboard_available():
     try:
         import tensorboard  # noqa: F401
@@ -444,6 +546,8 @@ def make_callbacks(
     callbacks = []
     if test_metrics is not None:
         callbacks.append(test_metrics)
+    if getattr(flags_obj, "rotation_steps", False):
+        callbacks.append(RotationSteps())
     callbacks += [
         keras_opt.callbacks.EnergyMonitor(
             include_plain_layers=True, frequency=flags_obj.monitor_every
@@ -572,6 +676,7 @@ def run_seeds(flags_obj, script, train_one):
     results = {
         "script": script,
         "method": flags_obj.method,
+        "recipe": get_recipe(flags_obj).name,
         "backend": keras.backend.backend(),
         "flags": jsonable(flag_dict),
         "seeds": [run["seed"] for run in runs],

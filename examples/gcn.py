@@ -15,7 +15,9 @@ rises while the accuracy still improves).
 
 With an OPT `--method`, both weights W₁ and W₂ are `OPTDense` layers of that
 orthogonalizer, with the library's default recipe (P at the identity point,
-a learned gain, no weight decay on P; `--rotation_l2` adds it). The plain
+a learned gain, no weight decay on P; `--rotation_l2` adds it) or, with
+`--recipe=official`, the released code's (P ~ N(0, 1), no gain, `--l2` on
+the first layer's P). The plain
 baselines (`orthogonal`, `srip`, `mhe`, `hs_mhe`) keep Glorot initialization
 (orthogonal: orthogonal) and add their regularizer to both weights.
 
@@ -79,10 +81,12 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
     )
     flags.DEFINE_float(
         "rotation_l2",
-        0.0,
+        None,
         "For OPT methods: weight decay rotation_l2/2·‖P‖² on the first "
-        "layer's P. The recipe has none (decay on P mutes Adam's data "
-        "gradient); the official OPT code decays P.",
+        "layer's P. Defaults to the recipe's: --l2 under --recipe=official "
+        "(the official OPT code decays P as the network's weights; not for "
+        "OGD), none under the default recipe (decay on P mutes Adam's data "
+        "gradient).",
         flag_values=fv,
     )
     flags.DEFINE_enum(
@@ -269,14 +273,26 @@ def _callbacks(flags_obj, run_dir, data):
     )
 
 
+def rotation_l2(flags_obj, method):
+    """`--rotation_l2`, else the recipe's: `--l2` where it decays P, or 0."""
+    if flags_obj.rotation_l2 is not None:
+        return flags_obj.rotation_l2
+    recipe = common.get_recipe(flags_obj)
+    if method.is_opt and recipe.rotation_regularizer(
+            method.orthogonalizer, flags_obj.l2) is not None:
+        return flags_obj.l2
+    return 0.0
+
+
 def train_gcn(flags_obj, seed, run_dir, data):
     """Trains one GCN on `data` (from `load_graph`); a `common.run_record`."""
+    method = common.get_method(flags_obj)
     model = build_model(
-        common.get_method(flags_obj), data["graph"]["features"],
+        method, data["graph"]["features"],
         data["graph"]["adjacency"], data["num_classes"],
         hidden_units=flags_obj.hidden_units, dropout=flags_obj.dropout,
         l2=flags_obj.l2, opt_kwargs=common.opt_layer_kwargs(flags_obj),
-        rotation_l2=flags_obj.rotation_l2,
+        rotation_l2=rotation_l2(flags_obj, method),
     )
     model.compile(
         optimizer=common.build_optimizer(flags_obj),

@@ -36,6 +36,8 @@ class ClsOptExampleTest(test_case.TestCase):
         self.assertGreater(cls_run["test_accuracy"], 0.5)
         self.assertGreater(plain_run["test_accuracy"], 0.5)
         self.assertLess(cls_run["orthogonality_errors"]["classifier"], 1e-5)
+        self.assertEqual(results["prototype_energy"],
+                         cls_run["prototype_energy"])
         png = results["png"]
         self.assertEqual(png, os.path.join(model_dir, "cls_opt_features.png"))
         with open(png, "rb") as f:
@@ -61,6 +63,23 @@ class ClsOptExampleTest(test_case.TestCase):
         self.assertEqual(features.shape, (5, 2))
         logits = model.predict(images, verbose=0)
         self.assertAllClose(features @ directions, logits, atol=1e-4)
+
+    def test_prototype_energy(self):
+        keras.utils.set_random_seed(0)
+        head = cls_opt.build_model("cls_opt").get_layer("classifier")
+        energy = cls_opt.prototype_energy(head, seed=0)
+        for key in ("s=1", "s=2"):
+            mine, regular = energy["prototypes"][key], energy["regular"][key]
+            # Equally spaced directions are the minimum on the circle; the
+            # MinimumEnergy prototypes come within 1 % of it, far below a
+            # Gaussian draw's median.
+            self.assertBetween(mine, regular * (1 - 1e-6), regular * 1.01)
+            self.assertLess(mine, 0.9 * energy["gaussian"][key])
+        self.assertIsNone(cls_opt.prototype_energy(
+            cls_opt.build_model("cls_opt", feature_dim=3).get_layer(
+                "classifier"), seed=0)["regular"])
+        averaged = cls_opt.mean_energy([energy, energy])
+        self.assertEqual(averaged, energy)
 
     def test_plain_method_is_refused(self):
         with self.assertRaisesRegex(ValueError, "--method"):

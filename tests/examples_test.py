@@ -16,6 +16,7 @@ from absl.testing import absltest
 
 import keras_opt
 from examples import common
+from examples import dynamics_table
 from examples import fashion_mnist
 from examples import gcn
 from examples import mlp
@@ -158,9 +159,83 @@ class CommonTest(test_case.TestCase):
                 flag_values["rotation_learning_rate"].help,
             )
 
+    def test_recipe_flag(self):
+        flag_values = _flag_values(fashion_mnist)
+        self.assertEqual(
+            sorted(flag_values["recipe"].parser.enum_values),
+            sorted(keras_opt.recipes.names()),
+        )
+        self.assertEqual(flag_values.recipe, "default")
+        from examples import cifar
+
+        self.assertEqual(_flag_values(cifar).recipe, "official")
+        official = _flag_values(fashion_mnist, ["--recipe=official"])
+        self.assertEqual(common.get_method(official).recipe.name, "official")
+        self.assertEqual(common.opt_layer_kwargs(official)["recipe"],
+                         "official")
+        with self.assertRaises(flags.IllegalFlagValueError):
+            _flag_values(fashion_mnist, ["--recipe=paper"])
+
+    def test_rotation_learning_rate_is_the_recipes(self):
+        from unittest import mock
+
+        factors = {"StiefelSGD": 0.5, "StiefelAdam": 3.0}
+        with mock.patch.object(keras_opt.recipes.OFFICIAL,
+                               "rotation_learning_rate_factors", factors):
+            for optimizer, factor in (("sgd", 0.5), ("adam", 3.0)):
+                built = common.build_optimizer(_flag_values(gcn, [
+                    "--recipe=official", f"--optimizer={optimizer}",
+                    "--learning_rate=0.04"]))
+                self.assertAllClose(
+                    keras.ops.convert_to_numpy(built.rotation_learning_rate),
+                    factor * 0.04)
+            decayed = common.build_optimizer(_flag_values(gcn, [
+                "--recipe=official", "--learning_rate=0.04",
+                "--cosine_decay_steps=10"]))
+            rate = decayed._rotation_learning_rate
+            self.assertAllClose(float(rate(0)), 3.0 * 0.04)
+            self.assertAllClose(float(rate(10)), 0.0)
+            explicit = common.build_optimizer(_flag_values(gcn, [
+                "--recipe=official", "--rotation_learning_rate=0.7"]))
+            self.assertAllClose(
+                keras.ops.convert_to_numpy(explicit.rotation_learning_rate),
+                0.7)
+
+    def test_rotation_l2_follows_the_recipe(self):
+        cases = (
+            ([], "gs", 0.0),
+            (["--recipe=official"], "gs", 5e-4),
+            (["--recipe=official"], "ogd", 0.0),  # the Stiefel step
+            (["--recipe=official", "--rotation_l2=0"], "gs", 0.0),
+            (["--rotation_l2=1e-3"], "cp", 1e-3),
+            (["--recipe=official"], "plain", 0.0),
+        )
+        for argv, method, expected in cases:
+            flag_values = _flag_values(gcn, [*argv, f"--method={method}"])
+            self.assertEqual(
+                gcn.rotation_l2(flag_values, common.get_method(flag_values)),
+                expected, (argv, method),
+            )
+
     def test_unknown_default_raises(self):
         with self.assertRaisesRegex(ValueError, "epoch"):
             common.define_flags(flags.FlagValues(), epoch=3)
+
+
+class DynamicsTableTest(test_case.TestCase):
+    def test_rows_and_epochs(self):
+        history = {"loss": [2.0, 1.5, 1.25], "val_accuracy": [0.5, 0.6, 0.7],
+                   "rotation_step/a": [3.0, 2.0, 1.0],
+                   "rotation_distance/a": [3.0, 4.5, 5.0],
+                   "gain/a": [1.0, 1.1, 1.2], "rotation_step/b": [9.0] * 3}
+        lines = dynamics_table.table_lines(
+            {"cp": {"runs": [{"history": history}]}}, [1, 3, 4], "a")
+        self.assertEqual(lines[0], "| run | quantity | epoch 1 | epoch 3 | "
+                                   "epoch 4 |")
+        self.assertEqual(lines[2], "| cp | train loss | 2.000 | 1.250 |  |")
+        self.assertIn("| cp | ‖R_t − R_t−1‖_F | 3.00 | 1.00 |  |", lines)
+        self.assertIn("| cp | ‖R − I‖_F | 3.0 | 5.0 |  |", lines)
+        self.assertLen(lines, 7)  # header, rule, five quantities of layer a
 
 
 class FashionMnistTest(test_case.TestCase, ResultsAssertions):
@@ -198,6 +273,56 @@ class FashionMnistTest(test_case.TestCase, ResultsAssertions):
             model.evaluate(test, verbose=0)[1], run["test_accuracy"]
         )
         self.assertIn("test accuracy", common.format_results(results))
+
+    def test_official_recipe_run(self):
+        model_dir = self.get_temp_dir()
+        flag_values = _flag_values(
+            fashion_mnist,
+            ["--epochs=1", "--batch_size=32", "--max_steps_per_epoch=2",
+             "--method=cp", "--validation_size=32", "--recipe=official",
+             f"--model_dir={model_dir}"],
+        )
+        results = fashion_mnist.run(flag_values, _synthetic_splits())
+        self.assertEqual(results["recipe"], "official")
+        self.assertEqual(_read_results(model_dir)["flags"]["recipe"],
+                         "official")
+        model = keras.saving.load_model(
+            os.path.join(model_dir, "seed_0", "model.keras"))
+        opt_layers = [layer for layer in model.layers
+                      if isinstance(layer, keras_opt.layers.BaseOPT)]
+        self.assertLen(opt_layers, 3)
+        for layer in opt_layers:
+            self.assertEqual(layer.recipe, "official")
+            self.assertFalse(layer.use_gain)
+            self.assertIsNone(layer.log_gain)
+        default = fashion_mnist.build_model(
+            common.get_method(_flag_values(fashion_mnist, ["--method=cp"])))
+        for layer in default.layers:
+            if isinstance(layer, keras_opt.layers.BaseOPT):
+                self.assertEqual(layer.recipe, "default")
+                self.assertTrue(layer.use_gain)
+
+    def test_rotation_steps_are_logged(self):
+        flag_values = _flag_values(
+            fashion_mnist,
+            ["--epochs=2", "--batch_size=32", "--max_steps_per_epoch=2",
+             "--method=cp", "--validation_size=32", "--rotation_steps"],
+        )
+        history = fashion_mnist.run(
+            flag_values, _synthetic_splits())["runs"][0]["history"]
+        names = [key.split("/", 1)[1] for key in history
+                 if key.startswith("rotation_step/")]
+        self.assertLen(names, 3)
+        for name in names:
+            steps = history[f"rotation_step/{name}"]
+            distances = history[f"rotation_distance/{name}"]
+            self.assertLen(steps, 2)
+            # From R = I: the first epoch's step is the distance from I,
+            # and no distance exceeds the triangle inequality's bound.
+            self.assertAllClose(steps[0], distances[0])
+            self.assertGreater(steps[0], 0.0)
+            self.assertLessEqual(distances[1], steps[0] + steps[1] + 1e-9)
+            self.assertLen(history[f"gain/{name}"], 2)
 
     def test_compare_trains_the_plain_network_too(self):
         flag_values = _flag_values(

@@ -90,6 +90,36 @@ class ResultsPageTest(test_case.TestCase):
         self.assertIn("OPT GS on mlp is better", headline)
         self.assertNotIn("OPT CP on mlp", headline)
 
+    def test_targets_of_issue_17(self):
+        entries = {"plain": _entry([0.810, 0.812]),
+                   "gs": _entry([0.808, 0.809]),
+                   "cp": _entry([0.800, 0.804]),
+                   "cp_official": _entry([0.90, 0.90])}
+        lines = results_page.target_lines("gcn", entries)
+        self.assertIn("- gs ≥ plain − 0.3: 80.8 vs 80.8 (met)", lines)
+        self.assertIn("- cp ≥ plain − 0.3: 80.2 vs 80.8 (**missed**)", lines)
+        # The official-recipe entry is not an OPT method of the targets.
+        self.assertIn("- best OPT ≥ the paper's best OPT: gs 80.8 vs 82.3 "
+                      "(**missed**)", lines)
+        heads = {"plain": _entry([0.79]), "gs": _entry([0.775])}
+        self.assertEqual(results_page.target_lines("cls_opt", heads),
+                         ["- gs ≥ plain − 2: 77.50 vs 77.00 (met)"])
+        main_job = results_page.target_lines(
+            "fashion_mnist", {"plain": _entry([0.88]), "gs": _entry([0.884])})
+        self.assertIn("- the main job (gs) ≥ 88.5: 88.40 (**missed**)",
+                      main_job)
+
+    def test_prototype_energy_table(self):
+        energy = {"prototypes": {"s=1": 0.86, "s=2": 0.92},
+                  "gaussian": {"s=1": 1.95, "s=2": 19.3}, "regular": None}
+        lines = results_page.energy_lines(
+            {"plain": _entry([0.8]),
+             "gs": {**_entry([0.8]), "prototype_energy": energy}})
+        self.assertIn("| Gaussian prototypes (median of 100 draws) | 1.9500 | "
+                      "19.3000 |", lines)
+        self.assertFalse(any("equally spaced" in line for line in lines))
+        self.assertEqual(results_page.energy_lines({"gs": _entry([0.8])}), [])
+
     def test_replace_block(self):
         begin = results_page.README_BEGIN.format(name="headline")
         end = results_page.README_END.format(name="headline")
@@ -120,6 +150,29 @@ class ReproduceFromStoredResultsTest(test_case.TestCase):
         with open(os.path.join(output_dir, reproduce.SUMMARY_FILE)) as f:
             self.assertEqual(json.load(f), {"gcn": {"plain": stored["gcn"][
                 "plain"]}})
+
+
+class CompareEntryTest(test_case.TestCase):
+    def test_a_compared_plain_network_is_the_plain_row(self):
+        plain = {"runs": [{"train_time_s": 1.0}], "seeds": [0],
+                 "summary": {"val_accuracy": {"mean": 0.7, "std": 0.0,
+                                              "values": [0.7]},
+                             "test_accuracy": {"mean": 0.6, "std": 0.0,
+                                               "values": [0.6]}}}
+        results = {**plain, "compare": plain,
+                   "prototype_energy": {"prototypes": {"s=1": 1.0}}}
+        entry = reproduce.summary_entry(results, "python -m examples.x")
+        self.assertEqual(entry["compare"]["test_accuracy"]["values"], [0.6])
+        self.assertEqual(entry["prototype_energy"],
+                         results["prototype_energy"])
+        tables = {}
+        reproduce._add_entry(tables, "cls_opt", "gs", entry)
+        self.assertEqual(list(tables["cls_opt"]), ["plain", "gs"])
+        self.assertIs(tables["cls_opt"]["plain"], entry["compare"])
+        # A plain entry of the grid's own is kept.
+        own = {"cls_opt": {"plain": "own"}}
+        reproduce._add_entry(own, "cls_opt", "gs", entry)
+        self.assertEqual(own["cls_opt"]["plain"], "own")
 
 
 if __name__ == "__main__":
