@@ -39,10 +39,6 @@ _FLOAT64_TRIG = (
     "TensorFlow (keras.backend.result_type maps float64 to float32), so the "
     "float64 checks of the angular energies (s = 'a0'-'a2') cannot hold"
 )
-_NUMPY_METHOD = (
-    "calls `.numpy()` on a tensor, a TensorFlow method; fix: "
-    "`keras.ops.convert_to_numpy(x)` in the test"
-)
 
 # Pattern -> why the test needs the TensorFlow backend.
 TF_ONLY = {
@@ -117,52 +113,6 @@ ONE_RUN = {
 
 # Pattern -> the cause of its failure on JAX, and the fix.
 JAX_FAILURES = {
-    "tests/conversion_test.py::*::test_outputs_unchanged_at_conversion_*": (
-        "keras_opt.convert assigns the original bias array itself "
-        "(`new.bias.assign(ops.convert_to_tensor(old.bias))`); JAX's "
-        "predict/fit donate the converted model's buffers, deleting the "
-        "original's bias. Fix in conversion.py: assign a copy "
-        "(`ops.convert_to_numpy(old.bias)`)"
-    ),
-    "tests/readme_test.py::*::test_snippets_run": (
-        "the README's `keras_opt.convert` snippet: the shared bias buffer "
-        "above"
-    ),
-    "tests/layers/base_opt_test.py::*::test_inference_reuses_the_kernel_*": (
-        "the inference cache (removed by the layer rewrite) returns a stale "
-        "kernel under JAX's stateless predict"
-    ),
-    "tests/layers/base_opt_test.py::*::test_loads_keras_file_of_v0_1": (
-        "compares outputs bitwise with outputs recorded on TensorFlow; JAX's "
-        "QR rounds differently (2.8e-6). Fix: compare the loaded weights "
-        "exactly and the outputs within float32 rounding"
-    ),
-    "tests/optimizers/base_stiefel_test.py::*::test_group_form_stays_*": (
-        "reads an optimizer variable in a batch-end callback; Keras's JAX "
-        "fit detaches variables from their values during an epoch "
-        "(`_purge_model_variables`). Fix: `model.jax_state_sync()` first"
-    ),
-    "tests/optimizers/base_stiefel_test.py::*::test_mixed_precision_*": (
-        _NUMPY_METHOD
-    ),
-    # The d = 64 runs with drift control (cayley, qr), not the one without.
-    "tests/optimizers/stiefel_sgd_test.py::*::test_fit_1000_steps_d64_[cq]*":
-        _NUMPY_METHOD,
-    "tests/optimizers/stiefel_adam_test.py::*::test_fit_1000_steps_d64_[cq]*":
-        _NUMPY_METHOD,
-    "tests/optimizers/stiefel_sgd_test.py::*::test_non_finite_gradient_"
-    "skipped_in_fit": _NUMPY_METHOD,
-    "tests/callbacks/subspace_episodes_test.py::*::test_model_without_*": (
-        "fits targets of the wrong shape and expects the callback's error "
-        "first; Keras's JAX fit traces the loss before `on_train_begin`. "
-        "Fix: targets of the model's output shape"
-    ),
-    "tests/regularizers/srip_test.py::*::test_coefficient_change_*_fit1": (
-        "SRIPScheduler assigns SRIP's coefficient, a variable the model does "
-        "not track; a JAX-compiled train step reads it once, when traced. "
-        "Fix in callbacks/srip_scheduler.py: rebuild the train function "
-        "after a change (`model.make_train_function(force=True)`) on JAX"
-    ),
 }
 
 

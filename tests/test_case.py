@@ -95,6 +95,11 @@ class TestCase(parameterized.TestCase):
         return restored
 
 
+def numpy(x):
+    """The value of a tensor or variable of any backend, as a numpy array."""
+    return keras.ops.convert_to_numpy(x)
+
+
 def episode_draws(layer, name, episodes):
     """The weight `name` of a built layer at each of `episodes` + 1 episodes.
 

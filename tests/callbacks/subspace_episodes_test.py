@@ -177,7 +177,7 @@ class SubspaceEpisodesTest(test_case.TestCase):
         )
         with self.assertRaisesRegex(ValueError, "no S-OPT layer"):
             model.fit(
-                np.ones((4, 3)), np.ones((4, 2)), verbose=0,
+                np.ones((4, 3)), np.zeros(4, "int32"), verbose=0,
                 callbacks=[callbacks.SubspaceEpisodes(2)],
             )
 

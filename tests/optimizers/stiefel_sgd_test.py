@@ -53,7 +53,7 @@ def project_tangent(x, m):
 
 
 def orthogonality_error(x):
-    x = np.asarray(keras.ops.convert_to_numpy(x), dtype=np.float64)
+    x = np.asarray(test_case.numpy(x), dtype=np.float64)
     return np.max(np.abs(x.T @ x - np.eye(x.shape[1])))
 
 
@@ -141,22 +141,22 @@ class StiefelSGDTest(test_case.TestCase):
         resets, compared, largest_drift = 0, 0, 0.0
         for _ in range(50):
             g = 0.1 * rng.standard_normal((8, 8))
-            x, m = variable.numpy(), momentum.numpy()
+            x, m = test_case.numpy(variable), test_case.numpy(momentum)
             drift = np.linalg.norm(x.T @ x - np.eye(8))
             ambient = np.linalg.norm(0.9 * m - g)
             expected_x, expected_m = official_ogd_step(x, m, g, lr, 0.9)
             optimizer.apply([keras.ops.convert_to_tensor(g)], [variable])
-            if float(optimizer._stiefel_drifts[0].numpy()) == 0.0:
+            if float(test_case.numpy(optimizer._stiefel_drifts[0])) == 0.0:
                 resets += 1
                 continue
             compared += 1
             largest_drift = max(largest_drift, drift)
             bound = 2 * drift * ambient * (1 + drift) + 1e-13
             self.assertLess(
-                np.linalg.norm(momentum.numpy() - expected_m), bound
+                np.linalg.norm(test_case.numpy(momentum) - expected_m), bound
             )
             self.assertLess(
-                np.linalg.norm(variable.numpy() - expected_x),
+                np.linalg.norm(test_case.numpy(variable) - expected_x),
                 2.75 * lr * bound,
             )
         self.assertGreaterEqual(resets, 3)
@@ -226,7 +226,7 @@ class StiefelSGDTest(test_case.TestCase):
         self.assertAllClose(
             optimizer._stiefel_momentums[0], expected_m, atol=1e-12, rtol=0
         )
-        self.assertEqual(float(optimizer._stiefel_drifts[0].numpy()), 0.0)
+        self.assertEqual(float(test_case.numpy(optimizer._stiefel_drifts[0])), 0.0)
 
     @parameterized.named_parameters(
         ("cayley_nan", "cayley", np.nan), ("qr_inf", "qr", np.inf)
@@ -244,9 +244,9 @@ class StiefelSGDTest(test_case.TestCase):
             [rng.standard_normal((5, 5)).astype("f4"), np.ones(3, "f4")],
             [rotation, other],
         )
-        before = [v.numpy() for v in optimizer.variables if "rot" in v.path]
-        rotation_before = rotation.numpy()
-        other_before = other.numpy()
+        before = [test_case.numpy(v) for v in optimizer.variables if "rot" in v.path]
+        rotation_before = test_case.numpy(rotation)
+        other_before = test_case.numpy(other)
         bad_grad = rng.standard_normal((5, 5)).astype("f4")
         bad_grad[1, 2] = bad
         with warnings.catch_warnings(record=True) as caught:
@@ -256,12 +256,12 @@ class StiefelSGDTest(test_case.TestCase):
         self.assertLen(caught, 1)
         self.assertIn("'rot'", str(caught[0].message))
         self.assertAllEqual(rotation, rotation_before)
-        after = [v.numpy() for v in optimizer.variables if "rot" in v.path]
+        after = [test_case.numpy(v) for v in optimizer.variables if "rot" in v.path]
         self.assertLen(after, 2 if retraction == "cayley" else 1)
         for a, b in zip(before, after):
             self.assertAllEqual(a, b)
         # The other variable still gets its SGD step.
-        self.assertTrue(np.all(other.numpy() < other_before))
+        self.assertTrue(np.all(test_case.numpy(other) < other_before))
         # The next finite step goes on from the same point.
         optimizer.apply(
             [np.ones((5, 5), "f4"), np.ones(3, "f4")], [rotation, other]
@@ -283,7 +283,7 @@ class StiefelSGDTest(test_case.TestCase):
         index = optimizer._get_variable_index(layer.rotation_parameter)
         # Copies of the values now; the variables are read again below.
         before = {
-            key: np.array(keras.ops.convert_to_numpy(variable))
+            key: np.array(test_case.numpy(variable))
             for key, variable in [
                 ("P", layer.rotation_parameter),
                 *optimizer._stiefel_slots(index).items(),
@@ -293,7 +293,7 @@ class StiefelSGDTest(test_case.TestCase):
         x[:, 1] = np.nan
         model.fit(x, y, batch_size=4, epochs=1, verbose=0)
         self.assertEqual(int(optimizer.iterations), 4)
-        self.assertTrue(np.isnan(model.layers[0].bias.numpy()).any())
+        self.assertTrue(np.isnan(test_case.numpy(model.layers[0].bias)).any())
         after = {
             "P": layer.rotation_parameter,
             **optimizer._stiefel_slots(index),
@@ -376,7 +376,7 @@ class StiefelSGDTest(test_case.TestCase):
             )
             for g in grads:
                 optimizer.apply([g], [variable])
-            results.append(keras.ops.convert_to_numpy(variable))
+            results.append(test_case.numpy(variable))
         self.assertAllEqual(results[0], results[1])
 
     def test_rotation_learning_rate_is_separate(self):
@@ -385,7 +385,7 @@ class StiefelSGDTest(test_case.TestCase):
             keras.Variable(random_stiefel(rng, 4, 4).astype("float32"))
         )
         other = keras.Variable(np.ones((4, 2), "float32"))
-        before = keras.ops.convert_to_numpy(rotation)
+        before = test_case.numpy(rotation)
         optimizer = optimizers.StiefelSGD(
             learning_rate=0.1, rotation_learning_rate=0.0
         )
@@ -405,7 +405,7 @@ class StiefelSGDTest(test_case.TestCase):
             [rotation, other],
         )
         self.assertAllClose(other, np.full((4, 2), 0.9), atol=1e-7)
-        self.assertGreater(np.max(np.abs(rotation.numpy() - before)), 1e-3)
+        self.assertGreater(np.max(np.abs(test_case.numpy(rotation) - before)), 1e-3)
 
     def test_rotation_learning_rate_schedule(self):
         schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
@@ -448,7 +448,7 @@ class StiefelSGDTest(test_case.TestCase):
         rotation = model.layers[0].rotation
         self.assertOrthonormal(rotation, atol=1e-5)
         # The rotation really moved: the bound is not met by standing still.
-        self.assertGreater(np.max(np.abs(rotation.numpy() - np.eye(64))), 0.3)
+        self.assertGreater(np.max(np.abs(test_case.numpy(rotation) - np.eye(64))), 0.3)
 
     def test_fit_1000_steps_d64_drifts_without_control(self):
         # The same run with drift control off leaves the manifold, so the
@@ -486,9 +486,9 @@ class StiefelSGDTest(test_case.TestCase):
             self.assertOrthonormal(variable, atol=1e-5)
             # A reset drift estimate means X was just re-orthonormalized and
             # the momentum put back in the tangent space.
-            self.assertEqual(float(optimizer._stiefel_drifts[0].numpy()), 0.0)
-            x = variable.numpy().astype(np.float64)
-            m = optimizer._stiefel_momentums[0].numpy().astype(np.float64)
+            self.assertEqual(float(test_case.numpy(optimizer._stiefel_drifts[0])), 0.0)
+            x = test_case.numpy(variable).astype(np.float64)
+            m = test_case.numpy(optimizer._stiefel_momentums[0]).astype(np.float64)
             sym = x.T @ m + m.T @ x
             self.assertLess(np.max(np.abs(sym)), 1e-4 * np.max(np.abs(m)))
 
@@ -507,8 +507,8 @@ class StiefelSGDTest(test_case.TestCase):
             optimizer.apply([g], [variable])
         error = orthogonality_error(variable)
         self.assertGreater(error, 1e-5)
-        self.assertGreater(float(optimizer._stiefel_drifts[0].numpy()), error)
-        self.assertLess(float(optimizer._stiefel_drifts[0].numpy()), 10 * error)
+        self.assertGreater(float(test_case.numpy(optimizer._stiefel_drifts[0])), error)
+        self.assertLess(float(test_case.numpy(optimizer._stiefel_drifts[0])), 10 * error)
 
     def test_reorthonormalize_every(self):
         variable = variable_tags.mark_stiefel(keras.Variable(np.eye(4, dtype="f4")))
@@ -519,7 +519,7 @@ class StiefelSGDTest(test_case.TestCase):
         drifts = []
         for _ in range(6):
             optimizer.apply([g], [variable])
-            drifts.append(float(optimizer._stiefel_drifts[0].numpy()))
+            drifts.append(float(test_case.numpy(optimizer._stiefel_drifts[0])))
         self.assertEqual(drifts[2], 0.0)
         self.assertEqual(drifts[5], 0.0)
         self.assertGreater(drifts[3], 0.0)
@@ -534,7 +534,7 @@ class StiefelSGDTest(test_case.TestCase):
             ]
         )
         layer = model.layers[0]
-        basis = layer.basis.numpy()
+        basis = test_case.numpy(layer.basis)
         model.compile(
             optimizer=optimizers.StiefelSGD(rotation_learning_rate=0.2),
             loss="mse",
@@ -543,7 +543,7 @@ class StiefelSGDTest(test_case.TestCase):
         x = rng.standard_normal((64, 16)).astype("float32")
         y = rng.standard_normal((64, 8)).astype("float32")
         model.fit(x, y, batch_size=8, epochs=5, verbose=0)
-        kernel = keras.ops.convert_to_numpy(layer.kernel)
+        kernel = test_case.numpy(layer.kernel)
         self.assertGreater(np.max(np.abs(kernel - basis)), 0.05)
         initial = keras_opt.energy.hyperspherical_energy(basis, s=2)
         final = keras_opt.energy.hyperspherical_energy(kernel, s=2)
