@@ -55,6 +55,7 @@ TF_ONLY = {
     "tests/callbacks/subspace_episodes_test.py::*::test_replicas_*": (
         _MIRRORED
     ),
+    "tests/layers/blocks_test.py::*::test_mirrored_strategy_*": _MIRRORED,
     "tests/optimizers/base_stiefel_test.py::*::test_group_form_step_costs*": (
         "counts the matmuls of a tf.function graph"
     ),
@@ -94,6 +95,9 @@ CORE = {
     "tests/models/*": "the paper's networks",
     "tests/readme_test.py": "the README's snippets",
     "tests/jax_distribution_test.py": "DataParallel, ModelParallel",
+    "tests/regularizers/*": "SRIP, MHE, the OR penalty",
+    "tests/initializers_test.py": "MinimumEnergy",
+    "tests/recipes_test.py": "recipes, the first-step property",
 }
 # Core tests that the core suite leaves out for their time, with it.
 SLOW_CORE = {

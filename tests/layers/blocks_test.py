@@ -550,7 +550,6 @@ class BlocksCompiledTest(test_case.TestCase):
             self.assertAllClose(value, target, atol=1e-5, rtol=0)
         self.assertOrthonormal(model.layers[0].rotation, atol=1e-5)
 
-    @test_case.tensorflow_only
     def test_mirrored_strategy_matches_one_device(self):
         import tensorflow as tf
 
