@@ -147,14 +147,27 @@ class Orthogonalizer:
 
 
 class _GuardedMap(Orthogonalizer):
-    """A map whose gradient guards its divisions by a relative `epsilon`."""
+    """A map whose gradient guards its divisions by a relative `epsilon`.
+
+    Subclasses set `map_function`, a `keras_opt.linalg` map with an
+    `epsilon` argument, and `rotate_function`, its fused `rotate`, if any.
+    """
 
     is_exact = True
+    rotate_function = None
 
     def __init__(self, epsilon=1e-6):
         self.epsilon = check_number(
             "epsilon", epsilon, low=0.0, high=1.0, high_inclusive=False
         )
+
+    def __call__(self, matrix):
+        return self.map_function(matrix, epsilon=self.epsilon)
+
+    def rotate(self, matrix, basis):
+        if self.rotate_function is None:
+            return super().rotate(matrix, basis)
+        return self.rotate_function(matrix, basis, epsilon=self.epsilon)
 
     def get_config(self):
         return {"epsilon": self.epsilon}
@@ -171,11 +184,8 @@ class GramSchmidt(_GuardedMap):
         epsilon: Relative guard of the gradient at rank-deficient P.
     """
 
-    def __call__(self, matrix):
-        return linalg.gram_schmidt(matrix, epsilon=self.epsilon)
-
-    def rotate(self, matrix, basis):
-        return linalg.gram_schmidt_rotate(matrix, basis, epsilon=self.epsilon)
+    map_function = staticmethod(linalg.gram_schmidt)
+    rotate_function = staticmethod(linalg.gram_schmidt_rotate)
 
 
 @keras.saving.register_keras_serializable(package="keras_opt")
@@ -189,11 +199,8 @@ class Householder(_GuardedMap):
         epsilon: Relative guard of the gradient at rank-deficient P.
     """
 
-    def __call__(self, matrix):
-        return linalg.householder(matrix, epsilon=self.epsilon)
-
-    def rotate(self, matrix, basis):
-        return linalg.householder_rotate(matrix, basis, epsilon=self.epsilon)
+    map_function = staticmethod(linalg.householder)
+    rotate_function = staticmethod(linalg.householder_rotate)
 
 
 @keras.saving.register_keras_serializable(package="keras_opt")
@@ -216,9 +223,7 @@ class Lowdin(_GuardedMap):
 
     supports_jit = keras.backend.backend() != "tensorflow"
     first_step_scale = _POLAR_FIRST_STEP_SCALE
-
-    def __call__(self, matrix):
-        return linalg.lowdin(matrix, epsilon=self.epsilon)
+    map_function = staticmethod(linalg.lowdin)
 
 
 @keras.saving.register_keras_serializable(package="keras_opt")
