@@ -2,8 +2,10 @@
 
 import math
 
+import keras
 from keras import ops
 
+from keras_opt import linalg
 from keras_opt._validation import check_number
 
 
@@ -36,3 +38,27 @@ def gram_side(matrix, mode):
     if mode == "columns" or (mode == "auto" and units <= dim):
         return ops.transpose(matrix)
     return matrix
+
+
+class GramRegularizer(keras.regularizers.Regularizer):
+    """A penalty on `M Mᵀ − I`, M the `gram_side` of the folded kernel."""
+
+    def __init__(self, factor, squared, mode):
+        self.factor = validate_factor(factor)
+        if not isinstance(squared, bool):
+            raise TypeError(
+                "Invalid value for argument `squared`. Expected a bool. "
+                f"Received: squared={squared!r}"
+            )
+        self.squared = squared
+        self.mode = validate_mode(mode)
+
+    def gram_side(self, x):
+        return gram_side(linalg.fold_kernel(x, "x"), self.mode)
+
+    def get_config(self):
+        return {
+            "factor": self.factor,
+            "squared": self.squared,
+            "mode": self.mode,
+        }

@@ -7,7 +7,7 @@ from keras_opt.regularizers import _kernel
 
 
 @keras.saving.register_keras_serializable(package="keras_opt")
-class OrthogonalityPenalty(keras.regularizers.Regularizer):
+class OrthogonalityPenalty(_kernel.GramRegularizer):
     """Penalizes the distance of a kernel's Gram matrix from the identity.
 
     The kernel is folded to a matrix W of shape `(d, n)`: its last axis holds
@@ -51,25 +51,9 @@ class OrthogonalityPenalty(keras.regularizers.Regularizer):
     """
 
     def __init__(self, factor=0.1, squared=False, mode="auto"):
-        self.factor = _kernel.validate_factor(factor)
-        if not isinstance(squared, bool):
-            raise TypeError(
-                "Invalid value for argument `squared`. Expected a bool. "
-                f"Received: squared={squared!r}"
-            )
-        self.squared = squared
-        self.mode = _kernel.validate_mode(mode)
+        super().__init__(factor, squared, mode)
 
     def __call__(self, x):
-        matrix = linalg.fold_kernel(x, "x")
-        side = _kernel.gram_side(matrix, self.mode)
         return self.factor * linalg.orthogonality_penalty(
-            side, squared=self.squared
+            self.gram_side(x), squared=self.squared
         )
-
-    def get_config(self):
-        return {
-            "factor": self.factor,
-            "squared": self.squared,
-            "mode": self.mode,
-        }

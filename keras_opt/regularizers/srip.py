@@ -4,13 +4,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_opt import linalg
 from keras_opt._validation import check_number
 from keras_opt.regularizers import _kernel
 
 
 @keras.saving.register_keras_serializable(package="keras_opt")
-class SRIP(keras.regularizers.Regularizer):
+class SRIP(_kernel.GramRegularizer):
     """Spectral restricted isometry property regularizer.
 
     The kernel is folded to W of shape `(d, n)` (neurons on the last axis,
@@ -59,14 +58,7 @@ class SRIP(keras.regularizers.Regularizer):
     """
 
     def __init__(self, factor=0.01, squared=False, mode="auto", seed=0):
-        self.factor = _kernel.validate_factor(factor)
-        if not isinstance(squared, bool):
-            raise TypeError(
-                "Invalid value for argument `squared`. Expected a bool. "
-                f"Received: squared={squared!r}"
-            )
-        self.squared = squared
-        self.mode = _kernel.validate_mode(mode)
+        super().__init__(factor, squared, mode)
         self.seed = check_number("seed", seed, "int", low=0)
         self.coefficient = keras.Variable(
             self.factor,
@@ -76,8 +68,7 @@ class SRIP(keras.regularizers.Regularizer):
         )
 
     def __call__(self, x):
-        matrix = linalg.fold_kernel(x, "x")
-        side = _kernel.gram_side(matrix, self.mode)
+        side = self.gram_side(x)
         size = side.shape[0]
         residual = ops.matmul(side, ops.transpose(side)) - ops.eye(
             size, dtype=side.dtype
@@ -96,12 +87,7 @@ class SRIP(keras.regularizers.Regularizer):
         return ops.cast(self.coefficient, value.dtype) * value
 
     def get_config(self):
-        return {
-            "factor": self.factor,
-            "squared": self.squared,
-            "mode": self.mode,
-            "seed": self.seed,
-        }
+        return {**super().get_config(), "seed": self.seed}
 
 
 # Floor under squared norms: sqrt has an infinite slope at 0.
