@@ -116,15 +116,19 @@ def cayley_retraction(x, skew, alpha, tangent=None):
         A tuple `(y, drift)`: the new point and an estimate of the increase
         of `max |YᵀY − I|` over `max |XᵀX − I|`.
     """
-    skew = alpha * skew
-    if tangent is None:
-        tangent = ops.matmul(skew, x)
-    else:
-        tangent = alpha * tangent
+    skew, tangent = _scaled(alpha, skew, tangent, lambda s: ops.matmul(s, x))
     second = ops.matmul(skew, tangent)
     third = ops.matmul(skew, second)
     y = x + tangent + 0.5 * (second + 0.5 * third)
     return y, _drift(second)
+
+
+def _scaled(alpha, skew, tangent, tangent_of):
+    """`(α·skew, α·tangent)`; `tangent_of(α·skew)` if `tangent` is `None`."""
+    skew = alpha * skew
+    if tangent is None:
+        return skew, tangent_of(skew)
+    return skew, alpha * tangent
 
 
 def _drift(second):
@@ -180,11 +184,7 @@ def group_cayley_retraction(x, skew, alpha, tangent=None):
     Returns:
         A tuple `(y, drift)` as for `cayley_retraction`.
     """
-    skew = alpha * skew
-    if tangent is None:
-        tangent = ops.matmul(x, skew)
-    else:
-        tangent = alpha * tangent
+    skew, tangent = _scaled(alpha, skew, tangent, lambda s: ops.matmul(x, s))
     square = ops.matmul(skew, skew)
     y = x + tangent + 0.5 * ops.matmul(tangent, skew + 0.5 * square)
     return y, _drift(square)
