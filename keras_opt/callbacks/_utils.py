@@ -9,6 +9,13 @@ from keras_opt._validation import check_number
 
 UPDATE_FREQS = ("epoch", "batch")
 
+LOGS_ORDER = """The values are written into the `logs` dict that Keras passes along the
+    callback list, so `History`, `CSVLogger`, `TensorBoard`,
+    `EarlyStopping`, `ModelCheckpoint` and `ReduceLROnPlateau` see them,
+    wherever the monitor is listed in `callbacks=[...]`: at the start of
+    training it moves itself ahead of the callbacks that are not keras_opt
+    monitors, so that it runs first at every epoch (and batch) end."""
+
 
 def plain_kernel_layers(model):
     """Built non-OPT layers with a `kernel` of rank >= 2."""
@@ -20,6 +27,12 @@ def plain_kernel_layers(model):
         if kernel is not None and len(kernel.shape) >= 2:
             found.append(layer)
     return found
+
+
+def with_logs_order(cls):
+    """Fills the `{{logs_order}}` placeholder of a monitor's docstring."""
+    cls.__doc__ = cls.__doc__.replace("{{logs_order}}", LOGS_ORDER)
+    return cls
 
 
 def check_frequency(frequency, update_freq):

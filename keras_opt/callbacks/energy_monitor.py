@@ -9,6 +9,7 @@ from keras_opt.callbacks import _utils
 
 
 @keras.saving.register_keras_serializable(package="keras_opt")
+@_utils.with_logs_order
 class EnergyMonitor(_utils.PeriodicMonitor):
     """Writes the hyperspherical energy of every OPT layer into `logs`.
 
@@ -22,12 +23,7 @@ class EnergyMonitor(_utils.PeriodicMonitor):
     orthogonalizers and OGD the OPT values stay constant up to float error
     while a plain layer's energy moves.
 
-    The values are written into the `logs` dict that Keras passes along the
-    callback list, so `History`, `CSVLogger`, `TensorBoard`,
-    `EarlyStopping`, `ModelCheckpoint` and `ReduceLROnPlateau` see them,
-    wherever the monitor is listed in `callbacks=[...]`: at the start of
-    training it moves itself ahead of the callbacks that are not keras_opt
-    monitors, so that it runs first at every epoch (and batch) end.
+    {{logs_order}}
 
     The energy is computed every `frequency` epochs (`update_freq="epoch"`)
     or batches (`update_freq="batch"`; batch logs then carry the values, so

@@ -14,6 +14,7 @@ _ON_EXCEED = ("warn", "stop")
 
 
 @keras.saving.register_keras_serializable(package="keras_opt")
+@_utils.with_logs_order
 class OrthogonalityMonitor(_utils.PeriodicMonitor):
     """Writes `max |RᵀR − I|` of every OPT layer into `logs`, with a budget.
 
@@ -31,12 +32,7 @@ class OrthogonalityMonitor(_utils.PeriodicMonitor):
     `model.stop_training = True`). OR and UPT layers are logged but never
     checked against the budget.
 
-    The values are written into the `logs` dict that Keras passes along the
-    callback list, so `History`, `CSVLogger`, `TensorBoard`,
-    `EarlyStopping`, `ModelCheckpoint` and `ReduceLROnPlateau` see them,
-    wherever the monitor is listed in `callbacks=[...]`: at the start of
-    training it moves itself ahead of the callbacks that are not keras_opt
-    monitors, so that it runs first at every epoch (and batch) end.
+    {{logs_order}}
 
     Args:
         budget: `None` or a positive float, the largest acceptable error.
