@@ -237,6 +237,23 @@ def _signed_qr_rotate(x, basis, transposed, last_sign_fn, epsilon):
     return rotate(_as_tensor(x), _as_tensor(basis))
 
 
+_QR_ROTATE_ARGUMENTS = """Args:
+        x: Square matrices of shape `(..., d, d)`.
+        basis: Matrices of shape `(..., d, n)`.
+        epsilon: Relative guard of the gradient, see `sign_fixed_qr`.
+
+    Returns:
+        A tensor of shape `(..., d, n)`."""
+
+
+def _with_qr_rotate_arguments(function):
+    """Fills the `{{qr_rotate_arguments}}` placeholder of a docstring."""
+    function.__doc__ = function.__doc__.replace(
+        "{{qr_rotate_arguments}}", _QR_ROTATE_ARGUMENTS
+    )
+    return function
+
+
 def sign_fixed_qr(x, epsilon=1e-6):
     """The Q factor of a QR decomposition with a non-negative diagonal of R.
 
@@ -298,19 +315,14 @@ def gram_schmidt(x, epsilon=1e-6):
     return transpose(sign_fixed_qr(transpose(x), epsilon=epsilon))
 
 
+@_with_qr_rotate_arguments
 def gram_schmidt_rotate(x, basis, epsilon=1e-6):
     """`gram_schmidt(x) @ basis`, with a cheaper fused gradient.
 
     The backward pass exploits that basis has few columns (n << d), so the
     gradient costs one d×d product and one triangular solve instead of four.
 
-    Args:
-        x: Square matrices of shape `(..., d, d)`.
-        basis: Matrices of shape `(..., d, n)`.
-        epsilon: Relative guard of the gradient, see `sign_fixed_qr`.
-
-    Returns:
-        A tensor of shape `(..., d, n)`.
+    {{qr_rotate_arguments}}
     """
     return _signed_qr_rotate(x, basis, True, None, epsilon)
 
@@ -388,18 +400,13 @@ def householder(x, epsilon=1e-6):
     return _signed_qr_factor(x, _householder_last_sign, epsilon)
 
 
+@_with_qr_rotate_arguments
 def householder_rotate(x, basis, epsilon=1e-6):
     """`householder(x) @ basis`, with a cheaper fused gradient.
 
     See `gram_schmidt_rotate`.
 
-    Args:
-        x: Square matrices of shape `(..., d, d)`.
-        basis: Matrices of shape `(..., d, n)`.
-        epsilon: Relative guard of the gradient, see `sign_fixed_qr`.
-
-    Returns:
-        A tensor of shape `(..., d, n)`.
+    {{qr_rotate_arguments}}
     """
     return _signed_qr_rotate(x, basis, False, _householder_last_sign, epsilon)
 
