@@ -65,6 +65,14 @@ base_optimizer_keyword_args = """weight_decay: Float. If set,
             manifold, so re-orthonormalize them if you use it."""
 
 
+def with_keyword_args(cls):
+    """Fills the `{{...}}` placeholders of a Stiefel optimizer's docstring."""
+    cls.__doc__ = cls.__doc__.replace(
+        "{{base_stiefel_keyword_args}}", base_stiefel_keyword_args
+    ).replace("{{base_optimizer_keyword_args}}", base_optimizer_keyword_args)
+    return cls
+
+
 class StiefelOptimizerMixin:
     """Adds Stiefel variables to a Keras optimizer; not part of the API.
 

@@ -8,6 +8,7 @@ from keras_opt.optimizers import base_stiefel
 
 
 @keras.saving.register_keras_serializable(package="keras_opt")
+@base_stiefel.with_keyword_args
 class StiefelAdam(
     base_stiefel.StiefelOptimizerMixin, keras.optimizers.Adam
 ):
@@ -179,10 +180,3 @@ class StiefelAdam(
             "velocity": velocity,
         }
         return skew, tangent, new_state
-
-
-StiefelAdam.__doc__ = StiefelAdam.__doc__.replace(
-    "{{base_stiefel_keyword_args}}", base_stiefel.base_stiefel_keyword_args
-).replace(
-    "{{base_optimizer_keyword_args}}", base_stiefel.base_optimizer_keyword_args
-)

@@ -7,6 +7,7 @@ from keras_opt.optimizers import base_stiefel
 
 
 @keras.saving.register_keras_serializable(package="keras_opt")
+@base_stiefel.with_keyword_args
 class StiefelSGD(
     base_stiefel.StiefelOptimizerMixin, keras.optimizers.SGD
 ):
@@ -173,10 +174,3 @@ class StiefelSGD(
         momentum = self.momentum * state["momentum"] - gradient
         skew, tangent = self._stiefel_generator(x, momentum)
         return skew, tangent, {"momentum": tangent}
-
-
-StiefelSGD.__doc__ = StiefelSGD.__doc__.replace(
-    "{{base_stiefel_keyword_args}}", base_stiefel.base_stiefel_keyword_args
-).replace(
-    "{{base_optimizer_keyword_args}}", base_stiefel.base_optimizer_keyword_args
-)
