@@ -31,6 +31,7 @@ import math
 
 import keras
 
+from keras_opt import _registry
 from keras_opt import linalg
 from keras_opt import regularizers
 from keras_opt._validation import check_number
@@ -423,8 +424,7 @@ ALIASES = {
     "upt": Unconstrained,
 }
 
-ALL_OBJECTS_DICT = {cls.__name__: cls for cls in ALL_OBJECTS}
-ALL_OBJECTS_DICT.update(ALIASES)
+ALL_OBJECTS_DICT = _registry.objects_dict(ALL_OBJECTS, ALIASES)
 ALL_OBJECTS_DICT["FunctionOrthogonalizer"] = FunctionOrthogonalizer
 
 
@@ -435,11 +435,7 @@ def serialize(orthogonalizer):
 
 def deserialize(config, custom_objects=None):
     """Returns an orthogonalizer from the output of `serialize`."""
-    return keras.saving.deserialize_keras_object(
-        config,
-        module_objects=ALL_OBJECTS_DICT,
-        custom_objects=custom_objects,
-    )
+    return _registry.deserialize(config, ALL_OBJECTS_DICT, custom_objects)
 
 
 def get(identifier):

@@ -4,6 +4,7 @@ import inspect
 
 import keras
 
+from keras_opt import _registry
 from keras_opt.regularizers.mhe import MHE
 from keras_opt.regularizers.orthogonality_penalty import OrthogonalityPenalty
 from keras_opt.regularizers.srip import SRIP
@@ -25,13 +26,13 @@ ALL_OBJECTS = {
     SRIP,
 }
 
-ALL_OBJECTS_DICT = {cls.__name__: cls for cls in ALL_OBJECTS}
-ALL_OBJECTS_DICT.update(
+ALL_OBJECTS_DICT = _registry.objects_dict(
+    ALL_OBJECTS,
     {
         "mhe": MHE,
         "orthogonality_penalty": OrthogonalityPenalty,
         "srip": SRIP,
-    }
+    },
 )
 
 
@@ -42,11 +43,7 @@ def serialize(regularizer):
 
 def deserialize(config, custom_objects=None):
     """Returns a regularizer from the output of `serialize`."""
-    return keras.saving.deserialize_keras_object(
-        config,
-        module_objects=ALL_OBJECTS_DICT,
-        custom_objects=custom_objects,
-    )
+    return _registry.deserialize(config, ALL_OBJECTS_DICT, custom_objects)
 
 
 def get(identifier):
