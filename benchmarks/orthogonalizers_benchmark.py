@@ -10,7 +10,10 @@ without XLA; median of repeats) and reports `max |RᵀR − I|`. Part 2 times on
 training step (`train_on_batch`, batch 128, 32×32×3, 100 classes, SGD with
 momentum) of CNN-6 built from OPT layers with each method and from plain
 `Conv2D`, each in a fresh subprocess that also reports its peak resident
-memory. It prints markdown tables.
+memory. It prints markdown tables. Part 2 runs on any Keras backend:
+
+    KERAS_BACKEND=jax OPENBLAS_NUM_THREADS=1 \\
+        .venv/bin/python benchmarks/orthogonalizers_benchmark.py --skip_maps
 """
 
 import argparse
@@ -151,12 +154,20 @@ def machine():
     except OSError:
         pass
     import keras
-    import tensorflow as tf
 
-    return (
-        f"{os.cpu_count()} CPU cores ({model}), TensorFlow {tf.__version__}, "
-        f"Keras {keras.__version__}"
-    )
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        backend = f"TensorFlow {tf.__version__}"
+    elif backend == "jax":
+        import jax
+
+        backend = (
+            f"JAX {jax.__version__} (OPENBLAS_NUM_THREADS="
+            f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')})"
+        )
+    return f"{os.cpu_count()} CPU cores ({model}), {backend}, Keras {keras.__version__}"
 
 
 def main():

@@ -172,6 +172,7 @@ def pytest_collection_modifyitems(config, items):
             path = item.nodeid.split("::")[0]
             entry = match(item.nodeid, SLOW_CORE) or (path, "not core")
             elsewhere.setdefault(entry, []).append(item)
+    _take_shard(items, elsewhere)
     left_out = {
         id(item) for groups in (excluded, elsewhere)
         for group in groups.values() for item in group
@@ -183,6 +184,38 @@ def pytest_collection_modifyitems(config, items):
     config.stash[_REPORT] = (
         len(items), excluded, elsewhere, expected_to_fail
     )
+
+
+def shard():
+    """`(index, count)` of `KERAS_OPT_SHARD="i/n"` (1-based), or (1, 1)."""
+    value = os.environ.get("KERAS_OPT_SHARD", "1/1")
+    try:
+        index, count = (int(part) for part in value.split("/"))
+    except ValueError:
+        index = count = 0
+    if not 1 <= index <= count:
+        raise ValueError(
+            "KERAS_OPT_SHARD must be 'i/n' with 1 <= i <= n. Received: "
+            f"{value!r}"
+        )
+    return index, count
+
+
+def _take_shard(items, elsewhere):
+    """Leaves to other shards the test classes that are not this shard's.
+
+    The classes (or modules, for functions) in order of collection go to
+    the shards in turn, so that the slow files spread over the shards.
+    """
+    index, count = shard()
+    if count == 1:
+        return
+    groups = {}
+    entry = (f"KERAS_OPT_SHARD={index}/{count}", "another shard")
+    for item in items:
+        group = "::".join(item.nodeid.split("::")[:2])
+        if groups.setdefault(group, len(groups)) % count != index - 1:
+            elsewhere.setdefault(entry, []).append(item)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -213,4 +246,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                 reason = f"runs in the {reason} run"
             elif reason == "not core":
                 reason = "outside KERAS_OPT_SUITE=core"
+            elif reason == "another shard":
+                reason = "the other shards' tests"
             write(f"  {title} {len(group):3d}  {pattern}: {reason}")

@@ -105,9 +105,13 @@ class ReadmeTest(test_case.TestCase):
         self.assertNotEmpty(blocks)
         namespace = {"__name__": "readme"}
         run_blocks([EARLIER_IMPORTS] + blocks, namespace, "distributed")
-        losses = namespace["losses"]["loss"]
-        self.assertLen(losses, 2)
-        self.assertAllFinite(losses)
+        logs = namespace["train_logs"]
+        self.assertLen(logs["loss"], 2)
+        self.assertAllFinite(logs["loss"])
+        # The monitor ran as a callback of distribute.train, every epoch.
+        key = "orthogonality/" + namespace["net"].layers[0].name
+        self.assertLen(logs[key], 2)
+        self.assertLessEqual(max(logs[key]), 1e-4)
 
 
 if __name__ == "__main__":

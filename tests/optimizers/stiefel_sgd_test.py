@@ -66,6 +66,10 @@ def fit_ogd_layer(optimizer, dim, steps=1000, **compile_kwargs):
             keras_opt.layers.OPTDense(4, orthogonalizer="ogd"),
         ]
     )
+    # V from numpy (He-normal, as the layer draws it): every backend starts
+    # from the same layer.
+    basis = rng.standard_normal((dim, 4)) * np.sqrt(2.0 / dim)
+    model.layers[0].basis.assign(basis.astype("float32"))
     model.compile(
         optimizer=optimizer,
         loss="mse",
