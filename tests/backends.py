@@ -218,6 +218,31 @@ def _take_shard(items, elsewhere):
             elsewhere.setdefault(entry, []).append(item)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def release_compiled_code():
+    """On JAX, frees a test module's compiled programs when it ends.
+
+    One JAX run compiles thousands of XLA programs in one process; kept,
+    their code mappings approach the kernel's limit on memory maps
+    (`vm.max_map_count`, 65,530) and XLA's compiler segfaults (CI's JAX
+    run did, in `backend_compile_and_load`, each time at the same test).
+    """
+    yield
+    keep = os.environ.get("KERAS_OPT_KEEP_JAX_CACHES") == "1"
+    if backend() == "jax" and not keep:
+        import jax
+
+        jax.clear_caches()
+
+
+def _memory_maps():
+    try:
+        with open("/proc/self/maps") as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return None
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if _REPORT not in config.stash:
         return
@@ -236,6 +261,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         f"{sum(map(len, expected_to_fail.values()))} known JAX failures "
         "run as strict xfail (tests/backends.py)"
     )
+    if _memory_maps() is not None:
+        write(f"memory maps of this process at the end: {_memory_maps()}")
     for title, groups in (
         ("TF-only", excluded),
         ("not here", elsewhere),

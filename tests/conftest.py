@@ -17,6 +17,7 @@ import keras  # noqa: E402
 # Which tests need TensorFlow, and the per-backend counts at the end of a run.
 from tests.backends import pytest_collection_modifyitems  # noqa: E402,F401
 from tests.backends import pytest_terminal_summary  # noqa: E402,F401
+from tests.backends import release_compiled_code  # noqa: E402,F401
 
 if keras.backend.backend() == "tensorflow":
     import tensorflow as tf
