@@ -105,6 +105,17 @@ SLOW_CORE = {
         "130 s on JAX: ten epochs with jit_compile=False, which JAX runs op "
         "by op"
     ),
+    # The longest of the JAX core run (pytest --durations, 2026-12-05),
+    # each a long training run; TensorFlow runs them.
+    "tests/optimizers/stiefel_sgd_test.py::*::test_group_form_tracks_*": (
+        "19 s on JAX"
+    ),
+    "tests/optimizers/slots_test.py::*::test_reset_puts_an_off_manifold_*": (
+        "16-19 s each on JAX"
+    ),
+    "tests/optimizers/stiefel_sgd_test.py::*::test_fit_1000_steps_d576": (
+        "16 s on JAX"
+    ),
 }
 
 # Pattern -> the backend whose run of the suite runs it.
