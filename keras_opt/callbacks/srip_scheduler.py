@@ -108,13 +108,15 @@ class SRIPScheduler(_utils.LogsWriter):
                 f"\nEpoch {epoch + 1}: SRIPScheduler multiplier "
                 f"{multiplier:g}."
             )
-        changed = multiplier != self._multiplier
+        # JAX traces the step at its first call, after the first epoch
+        # begins: only a later change needs a new trace.
+        changed = self._multiplier not in (None, multiplier)
         self._multiplier = multiplier
         for regularizer in self._found:
             regularizer.coefficient.assign(regularizer.factor * multiplier)
         if changed and keras.backend.backend() == "jax":
             # The coefficient is no model variable: a compiled JAX step
-            # holds the value it was traced with, so trace it again.
+            # holds the value it was traced with.
             self.model.make_train_function(force=True)
 
     def on_epoch_end(self, epoch, logs=None):
