@@ -15,7 +15,9 @@ rises while the accuracy still improves).
 
 With an OPT `--method`, both weights W₁ and W₂ are `OPTDense` layers of that
 orthogonalizer, with the library's default recipe (P at the identity point,
-a learned gain, no weight decay on P; `--rotation_l2` adds it) or, with
+a learned gain, no weight decay on P, and the plain network's `--l2` on the
+same W₁ = R·V·diag(g) through `kernel_regularizer`, which with R orthogonal
+decays the gains; `--rotation_l2` decays P instead) or, with
 `--recipe=official`, the released code's (P ~ N(0, 1), no gain, `--l2` on
 the first layer's P). The plain
 baselines (`orthogonal`, `srip`, `mhe`, `hs_mhe`) keep Glorot initialization
@@ -76,7 +78,9 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
         "l2",
         5e-4,
         "Kipf & Welling's weight decay: adds l2/2·‖W‖² of the first layer's "
-        "weights to the loss (plain layers and the plain baselines).",
+        "weights W to the loss: for plain layers, the plain baselines and "
+        "OPT layers (their W = R·V·diag(g)), except where an OPT recipe "
+        "decays P instead (--rotation_l2).",
         flag_values=fv,
     )
     flags.DEFINE_float(
@@ -170,15 +174,15 @@ def _sum_regularizers(*regularizers):
 
 def graph_dense(method, units, l2=0.0, opt_kwargs=None, rotation_l2=0.0):
     """The weight W of one GCN layer, for `method`, without bias."""
+    l2 = keras.regularizers.L2(l2 / 2) if l2 else None
     if method.is_opt:
         regularizer = (
             keras.regularizers.L2(rotation_l2 / 2) if rotation_l2 else None
         )
         return method.dense(
             units, use_bias=False, rotation_regularizer=regularizer,
-            **(opt_kwargs or {})
+            kernel_regularizer=l2, **(opt_kwargs or {})
         )
-    l2 = keras.regularizers.L2(l2 / 2) if l2 else None
     if method.name == "baseline":
         return keras.layers.Dense(
             units, use_bias=False, kernel_initializer="glorot_uniform",
@@ -284,6 +288,20 @@ def rotation_l2(flags_obj, method):
     return 0.0
 
 
+def kernel_l2(flags_obj, method):
+    """`--l2` on W₁, unless W₁ is an OPT layer whose P is decayed instead.
+
+    Plain layers and OPT layers of the default recipe take Kipf & Welling's
+    decay on the same W₁ (for an OPT layer, W₁ = R·V·diag(g) with R
+    orthogonal, so it shrinks the learned gains, as it shrinks a plain W₁'s
+    norms); under the official recipe, or with `--rotation_l2`, the decay
+    is on P only, as in the released code.
+    """
+    if method.is_opt and rotation_l2(flags_obj, method):
+        return 0.0
+    return flags_obj.l2
+
+
 def train_gcn(flags_obj, seed, run_dir, data):
     """Trains one GCN on `data` (from `load_graph`); a `common.run_record`."""
     method = common.get_method(flags_obj)
@@ -291,7 +309,8 @@ def train_gcn(flags_obj, seed, run_dir, data):
         method, data["graph"]["features"],
         data["graph"]["adjacency"], data["num_classes"],
         hidden_units=flags_obj.hidden_units, dropout=flags_obj.dropout,
-        l2=flags_obj.l2, opt_kwargs=common.opt_layer_kwargs(flags_obj),
+        l2=kernel_l2(flags_obj, method),
+        opt_kwargs=common.opt_layer_kwargs(flags_obj),
         rotation_l2=rotation_l2(flags_obj, method),
     )
     model.compile(

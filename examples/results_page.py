@@ -38,11 +38,17 @@ TITLES = {
     "cls_opt": "Fashion-MNIST, CLS-OPT on 2-D features "
                "(`examples/cls_opt.py`)",
 }
-# What a table's plain row is, where it is not the plain network.
+# What a table's rows are, where the title and commands do not say it.
 PLAIN_NOTES = {
+    "gcn": "Every method's first weight W₁ takes Kipf & Welling's L2 "
+           "(5e-4·‖W₁‖²/2): plain layers on their kernel, OPT layers "
+           "through `kernel_regularizer` on W₁ = R·V·diag(g), which with R "
+           "orthogonal decays the gains; the official recipe decays P "
+           "instead, as the released code (`examples/gcn.py`).",
     "cls_opt": "`plain` is the same network with a plain `Dense` head, "
                "trained beside CLS-OPT by the same command (its "
-               "`compare`); `gs` is the `OPTClassifier` head (CLS-OPT, GS).",
+               "`compare`); `gs` is the `OPTClassifier` head (CLS-OPT, GS), "
+               "which learns no gain (the paper's logits xᵀ·R·V).",
 }
 # Issue 17's targets on top of issue 8's: (minimum vs plain, in points).
 MARGINS = {"gcn": {"gs": -0.3, "cp": -0.3, "ogd": -0.3},
@@ -296,8 +302,9 @@ def small_data_lines(data):
         f"{', '.join(protocol['tuning_seeds'])}, the point with the best "
         "mean validation accuracy chosen; then each method at its point on "
         f"seeds {', '.join(protocol['seeds'])}. Command: "
-        f"`{data['command']}` ({data['total_time_s'] / 60:.0f} min on "
-        "this machine).", "",
+        f"`{data['command']}` (its last process ran "
+        f"{data['total_time_s'] / 60:.0f} min on this machine, not counting "
+        "the runs it reused from an interrupted one).", "",
         "| method | tuning: (lr, weight decay) → validation % | chosen |",
         "|---|---|---|",
     ]

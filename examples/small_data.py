@@ -28,7 +28,8 @@ of docs/results.md.
 Usage:
 
 ```shell
-python -m examples.small_data --output=docs/small_data.json   # full run
+python -m examples.small_data --output=docs/small_data.json \\
+    --model_dir=/tmp/small_data                                # full run
 python -m examples.small_data --methods=plain,gs --seeds=0 \\
     --tuning_seeds=100 --output=/tmp/pilot.json                # a pilot
 ```
@@ -54,7 +55,7 @@ SCRIPT = "small_data"
 def define_flags(flag_values=flags.FLAGS, **defaults):
     """Defines the flags of this script in `flag_values`."""
     defaults.setdefault("epochs", 60)
-    defaults.setdefault("seeds", [str(seed) for seed in range(10)])
+    defaults.setdefault("seeds", [str(seed) for seed in range(5)])
     defaults.setdefault("monitor_every", 10)
     fashion_mnist.define_flags(flag_values, **defaults)
     fv = flag_values
@@ -80,6 +81,17 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
     flags.DEFINE_string("output", None,
                         "Where the results JSON goes (e.g. "
                         "docs/small_data.json).", flag_values=fv)
+    flags.DEFINE_boolean(
+        "resume", True,
+        "Reuse a run whose results.json in its --model_dir directory was "
+        "written with the same flags (apart from where results go and how "
+        "much is logged), so that an interrupted run goes on.",
+        flag_values=fv)
+
+
+# Flags that change where results go or what is logged, not a run's numbers.
+UNCOMPARED_FLAGS = ("model_dir", "output", "verbose", "monitor_every",
+                    "epoch_test_metrics", "resume")
 
 
 def grid(flags_obj):
@@ -119,7 +131,25 @@ def train_runs(flags_obj, splits, method, point, seeds, model_dir):
                 method, common.opt_layer_kwargs(flags_obj)),
             splits, select_best=True)
 
-    return common.run_seeds(run_flags, SCRIPT, train_one)
+    return (_stored_results(run_flags)
+            or common.run_seeds(run_flags, SCRIPT, train_one))
+
+
+def _stored_results(run_flags):
+    """The results.json of the same run in its model_dir, or `None`."""
+    if not run_flags.resume or not run_flags.model_dir:
+        return None
+    path = os.path.join(run_flags.model_dir, common.RESULTS_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        stored = json.load(f)
+    current = common.jsonable(dict(vars(run_flags)))
+    if any(stored["flags"].get(key) != value
+           for key, value in current.items()
+           if key not in UNCOMPARED_FLAGS):
+        return None
+    return stored
 
 
 def _point_name(point):

@@ -98,8 +98,9 @@ def convert(
     whose factor of `I` has its last column flipped when d is even). So `R₀·V = W` and the model computes the same function
     at conversion; training then learns one rotation per layer (the
     orthogonal fine-tuning of the pretrained neurons). A kernel regularizer
-    or constraint of a converted layer has no counterpart (the kernel is not
-    a variable any more) and is dropped with a warning.
+    is kept: it penalizes the computed W = R·V as it did the variable. A
+    kernel constraint has no counterpart (the kernel is not a variable any
+    more) and is dropped with a warning.
 
     Example:
 
@@ -166,16 +167,11 @@ def _opt_kwargs(layer, orthogonalizer, block_size):
             f"groups={config.get('groups', 1)}, "
             f"lora_rank={config.get('lora_rank')}"
         )
-    dropped = [
-        key
-        for key in ("kernel_regularizer", "kernel_constraint")
-        if config.get(key) is not None
-    ]
-    if dropped:
+    if config.get("kernel_constraint") is not None:
         warnings.warn(
-            f"Layer '{layer.name}': {', '.join(dropped)} has no "
-            "counterpart in an OPT layer (the kernel is R·V, not a "
-            "variable) and is dropped by `convert()`.",
+            f"Layer '{layer.name}': kernel_constraint has no counterpart in "
+            "an OPT layer (the kernel is R·V, not a variable) and is "
+            "dropped by `convert()`.",
             UserWarning,
             stacklevel=4,
         )

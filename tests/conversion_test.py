@@ -204,11 +204,11 @@ class ConvertTest(test_case.TestCase):
         with self.assertRaisesRegex(TypeError, "layers"):
             keras_opt.convert(model, layers="d1")
 
-    def test_dropped_kernel_regularizer_warns(self):
+    def test_dropped_kernel_constraint_warns(self):
         model = keras.Sequential(
-            [keras.Input((4,)), keras.layers.Dense(3, kernel_regularizer="l2")]
+            [keras.Input((4,)), keras.layers.Dense(3, kernel_constraint="non_neg")]
         )
-        with self.assertWarnsRegex(UserWarning, "kernel_regularizer"):
+        with self.assertWarnsRegex(UserWarning, "kernel_constraint"):
             keras_opt.convert(model)
 
     @parameterized.named_parameters(("ogd", "ogd"), ("gram_schmidt", "gs"))

@@ -217,6 +217,29 @@ class CommonTest(test_case.TestCase):
                 expected, (argv, method),
             )
 
+    def test_exactly_one_l2_decays_the_first_layer(self):
+        cases = (
+            ([], "gs", (5e-4, 0.0)),     # on W₁ = R·V·diag(g)
+            ([], "plain", (5e-4, 0.0)),
+            (["--recipe=official"], "gs", (0.0, 5e-4)),   # on P
+            (["--recipe=official"], "ogd", (5e-4, 0.0)),  # no decay on R
+            (["--rotation_l2=1e-3"], "cp", (0.0, 1e-3)),
+        )
+        for argv, method, expected in cases:
+            flag_values = _flag_values(gcn, [*argv, f"--method={method}"])
+            method = common.get_method(flag_values)
+            self.assertEqual(
+                (gcn.kernel_l2(flag_values, method),
+                 gcn.rotation_l2(flag_values, method)),
+                expected, argv,
+            )
+        model = gcn.build_model("gs", np.eye(4, dtype="float32"),
+                                np.eye(4, dtype="float32"), 2, hidden_units=3,
+                                l2=5e-4)
+        first, second = keras_opt.layers.opt_layers(model)
+        self.assertAllClose(first.kernel_regularizer.l2, 2.5e-4)
+        self.assertIsNone(second.kernel_regularizer)
+
     def test_unknown_default_raises(self):
         with self.assertRaisesRegex(ValueError, "epoch"):
             common.define_flags(flags.FlagValues(), epoch=3)
@@ -455,6 +478,37 @@ class SmallDataTest(test_case.TestCase):
         self.assertIn(f"| gs | 2 |", page)
         with self.assertRaisesRegex(ValueError, "--methods"):
             small_data.run(_flag_values(small_data, ["--method=gs"]))
+
+    def test_resume_reuses_only_runs_with_the_same_flags(self):
+        model_dir = self.get_temp_dir()
+        argv = ["--epochs=1", "--batch_size=32", "--max_steps_per_epoch=1",
+                "--train_size=64", "--validation_size=64", "--methods=plain",
+                "--seeds=0", "--tuning_seeds=7", "--learning_rates=0.1",
+                f"--model_dir={model_dir}"]
+        first = small_data.run(_flag_values(small_data, argv),
+                               _synthetic_splits())
+        path = os.path.join(model_dir, "evaluation", "plain", "results.json")
+        with open(path) as f:
+            stored = json.load(f)
+        stored["runs"][0]["test_accuracy"] = -1.0  # a marker, not a result
+        with open(path, "w") as f:
+            json.dump(stored, f)
+        resumed = small_data.run(
+            _flag_values(small_data, [*argv, "--verbose=0"]),
+            _synthetic_splits())
+        self.assertEqual(
+            resumed["evaluation"]["plain"]["test_accuracy"]["values"], [-1.0])
+        self.assertEqual(resumed["tuning"], first["tuning"])
+        changed = small_data.run(
+            _flag_values(small_data, [*argv, "--epochs=2"]),
+            _synthetic_splits())
+        self.assertNotEqual(
+            changed["evaluation"]["plain"]["test_accuracy"]["values"], [-1.0])
+        rerun = small_data.run(
+            _flag_values(small_data, [*argv, "--noresume"]),
+            _synthetic_splits())
+        self.assertNotEqual(
+            rerun["evaluation"]["plain"]["test_accuracy"]["values"], [-1.0])
 
 
 class PlanetoidTest(test_case.TestCase):

@@ -6,7 +6,6 @@ import inspect
 # what to use instead.
 KERNEL_ARGUMENTS = {
     "kernel_initializer": "basis_initializer",
-    "kernel_regularizer": "rotation_regularizer",
     "kernel_constraint": None,
     "lora_rank": None,
     "lora_alpha": None,

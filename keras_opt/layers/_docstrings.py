@@ -65,11 +65,17 @@ OPT_ARGUMENTS = f"""{_orthogonalizer_argument()}
             (saved in the config); Π itself is the non-trainable weight
             `block_permutation`."""
 
-KERAS_ARGUMENTS = """activation, use_bias, bias_initializer, bias_regularizer,
+KERAS_ARGUMENTS = """kernel_regularizer: Regularizer of the kernel W = R·V·diag(g)
+            that the layer computes, as the stock layer's is of its kernel
+            variable: the same `keras.regularizers.L2(c)` gives an OPT layer
+            and a stock one the same penalty on W. Added with `add_loss` at
+            every call (one more evaluation of the map per step). With an
+            orthogonal R an L2 penalty acts on the gains only.
+        activation, use_bias, bias_initializer, bias_regularizer,
         activity_regularizer, bias_constraint, **kwargs: As in the stock
-            layer. Its kernel arguments (`kernel_initializer`,
-            `kernel_regularizer`, `kernel_constraint`, `lora_rank`) raise a
-            `TypeError` naming the OPT argument to use instead."""
+            layer. Its other kernel arguments (`kernel_initializer`,
+            `kernel_constraint`, `lora_rank`) raise a `TypeError` naming the
+            OPT argument to use instead, if any."""
 
 
 CONV_COMMON = """The angles between filters, and the layer's

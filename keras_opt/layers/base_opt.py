@@ -199,6 +199,10 @@ class BaseOPT:
         Keras's LoRA kernel is.
         """
         _check_built(self, "kernel")
+        return ops.cast(self._float_kernel(), self.compute_dtype)
+
+    def _float_kernel(self):
+        """W in the stock kernel layout, in the variables' dtype."""
         if self.block_size is not None:
             kernel = blocks_lib.kernel(self)
         elif self.subspace_size is None:
@@ -207,8 +211,17 @@ class BaseOPT:
             kernel = subspace_lib.kernel(self)
         if self.log_gain is not None:
             kernel = kernel * ops.exp(self.log_gain)
-        kernel = ops.reshape(kernel, self._kernel_shape)
-        return ops.cast(kernel, self.compute_dtype)
+        return ops.reshape(kernel, self._kernel_shape)
+
+    def call(self, inputs, *args, **kwargs):
+        self._add_kernel_loss()
+        return super().call(inputs, *args, **kwargs)
+
+    def _add_kernel_loss(self):
+        # A stock layer regularizes its kernel variable; this kernel is
+        # computed, so its penalty is a loss of the call that uses it.
+        if self.kernel_regularizer is not None:
+            self.add_loss(self.kernel_regularizer(self._float_kernel()))
 
     def next_episode(self):
         """Ends an S-OPT episode (`keras_opt.layers.subspace`), or redraws

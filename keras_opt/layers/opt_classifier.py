@@ -42,7 +42,10 @@ class OPTClassifier(OPTDense):
     (stateless) random draws giving the same values for the same seed and
     shape, which holds on one backend across processes and devices.
 
-    No bias by default (`use_bias=False`), as the paper's z = xᵀ R V.
+    No bias and no gain by default (`use_bias=False`, `use_gain=False`,
+    whatever the recipe), as the paper's z = xᵀ R V: a gain per class,
+    g = exp(`log_gain`), multiplies the logits, so its gradient grows with
+    them, and on the 2-D example it made training unstable (docs/results.md).
 
     Args:
         num_classes: Positive int, the number of classes C (logits).
@@ -92,6 +95,7 @@ class OPTClassifier(OPTDense):
         use_bias=False,
         save_basis=True,
         basis_initializer=None,
+        use_gain=False,
         **kwargs,
     ):
         if (
@@ -114,6 +118,7 @@ class OPTClassifier(OPTDense):
             activation=activation,
             use_bias=use_bias,
             basis_initializer=basis_initializer,
+            use_gain=use_gain,
             **kwargs,
         )
         self.save_basis = save_basis
@@ -125,6 +130,7 @@ class OPTClassifier(OPTDense):
     def call(self, inputs, training=None):
         if self.subspace_size is not None:
             return super().call(inputs, training=training)
+        self._add_kernel_loss()
         if self.block_size is not None:
             outputs = blocks.times_rotation(self, inputs)
         else:

@@ -371,8 +371,108 @@ class BaseOPTTest(test_case.TestCase):
             keras_opt.layers.OPTDense(3, orthogonalizer=None)
         with self.assertRaisesRegex(TypeError, "Use `basis_initializer`"):
             keras_opt.layers.OPTDense(3, kernel_initializer="ones")
-        with self.assertRaisesRegex(TypeError, "Use `rotation_regularizer`"):
-            keras_opt.layers.OPTConv2D(3, 3, kernel_regularizer="l2")
+        with self.assertRaisesRegex(TypeError, "kernel_constraint"):
+            keras_opt.layers.OPTConv2D(3, 3, kernel_constraint="non_neg")
+
+
+def _moved_layer(layer, input_shape, seed=0):
+    """`layer` built on `input_shape`, with P and the gains off their start."""
+    if not layer.built:
+        layer.build(input_shape)
+    rng = np.random.default_rng(seed)
+    p = test_case.numpy(layer.rotation_parameter)
+    layer.rotation_parameter.assign(p + 0.3 * rng.standard_normal(p.shape))
+    if layer.log_gain is not None:
+        gains = 0.5 * rng.standard_normal(layer.log_gain.shape)
+        layer.log_gain.assign(gains.astype("float32"))
+    return layer
+
+
+class KernelRegularizerTest(test_case.TestCase):
+    """`kernel_regularizer` penalizes the computed W as a stock layer's."""
+
+    @parameterized.named_parameters(
+        ("dense", lambda: keras_opt.layers.OPTDense(5), (None, 6)),
+        ("conv2d", lambda: keras_opt.layers.OPTConv2D(4, 3), (None, 5, 5, 2)),
+        ("classifier", lambda: keras_opt.layers.OPTClassifier(7), (None, 6)),
+        ("blocks", lambda: keras_opt.layers.OPTDense(5, block_size=4),
+         (None, 6)),
+        ("official", lambda: keras_opt.layers.OPTDense(5, recipe="official"),
+         (None, 6)),
+    )
+    def test_penalty_equals_stock_layers_on_same_kernel(self, make, shape):
+        layer = make()
+        layer.kernel_regularizer = keras.regularizers.L2(0.3)
+        layer = _moved_layer(layer, shape)
+        x = np.random.default_rng(1).standard_normal((2, *shape[1:]))
+        layer(x.astype("float32"))
+        kernel = test_case.numpy(layer.kernel).astype(np.float64)
+        self.assertLen(layer.losses, 1)
+        self.assertAllClose(
+            layer.losses[0], 0.3 * np.sum(kernel**2), rtol=1e-5, atol=1e-6
+        )
+
+    def test_l2_moves_the_gains_only(self):
+        # ‖R·V·diag(g)‖² = Σ g²‖v‖² for an orthogonal R: one SGD step on the
+        # penalty alone changes log g by −lr·2c·g²‖v‖², and R not at all.
+        layer = keras_opt.layers.OPTDense(
+            4, kernel_regularizer=keras.regularizers.L2(0.2)
+        )
+        model = keras.Sequential([keras.Input((6,)), layer])
+        _moved_layer(layer, (None, 6))
+        rotation = test_case.numpy(layer.rotation)
+        gains = test_case.numpy(layer.gain).astype(np.float64)
+        basis = test_case.numpy(layer.basis).astype(np.float64)
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.1),
+            loss=lambda y_true, y_pred: 0.0 * keras.ops.sum(y_pred),
+        )
+        model.train_on_batch(np.ones((2, 6), "float32"), np.zeros((2, 4)))
+        expected = np.log(gains) - 0.1 * 2 * 0.2 * gains**2 * np.sum(
+            basis**2, axis=0
+        )
+        self.assertAllClose(np.log(test_case.numpy(layer.gain)), expected,
+                            atol=1e-5)
+        self.assertAllClose(test_case.numpy(layer.rotation), rotation,
+                            atol=1e-5)
+
+    def test_evaluate_loss_includes_the_penalty(self):
+        def model(regularizer):
+            keras.utils.set_random_seed(3)
+            return keras.Sequential([
+                keras.Input((6,)),
+                keras_opt.layers.OPTDense(4, kernel_regularizer=regularizer),
+            ])
+
+        x = np.random.default_rng(2).standard_normal((8, 6)).astype("float32")
+        y = np.zeros((8, 4), "float32")
+        losses = []
+        for regularizer in (None, keras.regularizers.L2(0.5)):
+            m = model(regularizer)
+            m.compile(loss="mse")
+            losses.append(m.evaluate(x, y, verbose=0))
+        kernel = test_case.numpy(m.layers[0].kernel).astype(np.float64)
+        self.assertAllClose(losses[1] - losses[0], 0.5 * np.sum(kernel**2),
+                            rtol=1e-5)
+
+    def test_config_keras_file_fold_and_convert_keep_it(self):
+        model = keras.Sequential([
+            keras.Input((6,)),
+            keras_opt.layers.OPTDense(
+                4, kernel_regularizer=keras.regularizers.L2(0.25)
+            ),
+        ])
+        path = os.path.join(self.get_temp_dir(), "regularized.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        folded = keras_opt.fold(model)
+        converted = keras_opt.convert(folded)
+        for layer in (loaded.layers[0], folded.layers[0],
+                      converted.layers[0]):
+            self.assertIsInstance(layer.kernel_regularizer,
+                                  keras.regularizers.L2)
+            self.assertAllClose(layer.kernel_regularizer.l2, 0.25)
+        self.assertIsInstance(converted.layers[0], keras_opt.layers.OPTDense)
 
 
 if __name__ == "__main__":

@@ -44,9 +44,14 @@ class OPTClassifierTest(test_case.TestCase):
             [keras.Input((512,)), layers.OPTClassifier(1000, recipe="official")]
         )
         self.assertEqual(models.paper_parameter_count(model), 130_816)
-        # The default recipe learns a gain per class too.
+        # The default recipe learns no gain in a classifier, unless asked.
         model = keras.Sequential(
             [keras.Input((512,)), layers.OPTClassifier(1000)]
+        )
+        self.assertEqual(models.paper_parameter_count(model), 130_816)
+        self.assertIsNone(model.layers[0].log_gain)
+        model = keras.Sequential(
+            [keras.Input((512,)), layers.OPTClassifier(1000, use_gain=True)]
         )
         self.assertEqual(models.paper_parameter_count(model), 131_816)
 

@@ -44,7 +44,7 @@ LAYERS = {
         (3, 3, 3, 1),
     ),
     "classifier": (
-        lambda: layers.OPTClassifier(5, use_bias=True),
+        lambda: layers.OPTClassifier(5, use_bias=True, use_gain=True),
         lambda: keras.layers.Dense(5),
         (6,),
     ),
