@@ -109,7 +109,6 @@ class BaseOPT:
         self.block_layout = None
         self._recipe = recipe
         self.supports_jit = self.orthogonalizer.supports_jit
-        self._kernel_of_call = None
 
     def build(self, input_shape):
         kernel_shape = self._build_kernel_shape(input_shape)
@@ -200,10 +199,7 @@ class BaseOPT:
         Keras's LoRA kernel is.
         """
         _check_built(self, "kernel")
-        kernel = self._kernel_of_call
-        if kernel is None:
-            kernel = self._float_kernel()
-        return ops.cast(kernel, self.compute_dtype)
+        return ops.cast(self._float_kernel(), self.compute_dtype)
 
     def _float_kernel(self):
         """W in the stock kernel layout, in the variables' dtype."""
@@ -218,24 +214,14 @@ class BaseOPT:
         return ops.reshape(kernel, self._kernel_shape)
 
     def call(self, inputs, *args, **kwargs):
-        if self.kernel_regularizer is None:
-            return super().call(inputs, *args, **kwargs)
-        # A stock layer regularizes its kernel variable; this kernel is
-        # computed, so its penalty is a loss of the call, and the stock call
-        # reads the same W (one evaluation of the map), held only while it
-        # runs.
-        self._kernel_of_call = self._float_kernel()
-        try:
-            self._add_kernel_loss(self._kernel_of_call)
-            return super().call(inputs, *args, **kwargs)
-        finally:
-            self._kernel_of_call = None
+        self._add_kernel_loss()
+        return super().call(inputs, *args, **kwargs)
 
-    def _add_kernel_loss(self, kernel=None):
+    def _add_kernel_loss(self):
+        # A stock layer regularizes its kernel variable; this kernel is
+        # computed, so its penalty is a loss of the call that uses it.
         if self.kernel_regularizer is not None:
-            if kernel is None:
-                kernel = self._float_kernel()
-            self.add_loss(self.kernel_regularizer(kernel))
+            self.add_loss(self.kernel_regularizer(self._float_kernel()))
 
     def next_episode(self):
         """Ends an S-OPT episode (`keras_opt.layers.subspace`), or redraws
