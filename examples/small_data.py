@@ -65,7 +65,7 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
     flags.DEFINE_list("methods", ["plain", "gs", "ogd"],
                       "The methods compared (plain is the reference; "
                       "--method is not used).", flag_values=fv)
-    flags.DEFINE_list("learning_rates", ["0.02", "0.05", "0.1"],
+    flags.DEFINE_list("learning_rates", ["0.01", "0.02", "0.05", "0.1"],
                       "The learning-rate grid of the tuning stage.",
                       flag_values=fv)
     flags.DEFINE_list("weight_decays", ["0"],
@@ -89,9 +89,12 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
         flag_values=fv)
 
 
-# Flags that change where results go or what is logged, not a run's numbers.
+# Flags that change where results go or what is logged, or that describe the
+# whole experiment (its grid, methods and tuning seeds), not a run's numbers:
+# a run of a grid point is reused when the grid grows.
 UNCOMPARED_FLAGS = ("model_dir", "output", "verbose", "monitor_every",
-                    "epoch_test_metrics", "resume")
+                    "epoch_test_metrics", "resume", "learning_rates",
+                    "weight_decays", "methods", "tuning_seeds")
 
 
 def grid(flags_obj):

@@ -499,6 +499,20 @@ class SmallDataTest(test_case.TestCase):
         self.assertEqual(
             resumed["evaluation"]["plain"]["test_accuracy"]["values"], [-1.0])
         self.assertEqual(resumed["tuning"], first["tuning"])
+        tuning_path = os.path.join(
+            model_dir, "tuning", "plain", "lr0.1_wd0", "results.json")
+        with open(tuning_path) as f:
+            stored = json.load(f)
+        stored["runs"][0]["test_accuracy"] = -1.0
+        with open(tuning_path, "w") as f:
+            json.dump(stored, f)
+        wider = small_data.run(
+            _flag_values(small_data, [*argv, "--learning_rates=0.02,0.1"]),
+            _synthetic_splits())
+        points = wider["tuning"]["plain"]["points"]
+        self.assertEqual([p["learning_rate"] for p in points], [0.02, 0.1])
+        self.assertEqual(points[1]["test_accuracy"]["values"], [-1.0])
+        self.assertNotEqual(points[0]["test_accuracy"]["values"], [-1.0])
         changed = small_data.run(
             _flag_values(small_data, [*argv, "--epochs=2"]),
             _synthetic_splits())

@@ -42,3 +42,15 @@ def check_stock_arguments(layer, stock_init, args, kwargs):
                 f"counterpart. Expected: {argument}={default!r}. "
                 f"Received: {argument}={arguments[argument]!r}"
             )
+
+
+def use_gain(recipe, value):
+    """Whether an OPT layer learns gains: `value`, or the recipe's if None."""
+    if value is None:
+        return recipe.use_gain
+    if not isinstance(value, bool):
+        raise TypeError(
+            "Invalid type for argument `use_gain`. Expected a bool or "
+            f"None. Received: use_gain={value!r}"
+        )
+    return value

@@ -69,8 +69,8 @@ KERAS_ARGUMENTS = """kernel_regularizer: Regularizer of the kernel W = R·V·dia
             that the layer computes, as the stock layer's is of its kernel
             variable: the same `keras.regularizers.L2(c)` gives an OPT layer
             and a stock one the same penalty on W. Added with `add_loss` at
-            every call (one more evaluation of the map per step). With an
-            orthogonal R an L2 penalty acts on the gains only.
+            every call, on the W the call uses. With an orthogonal R an L2
+            penalty acts on the gains only.
         activation, use_bias, bias_initializer, bias_regularizer,
         activity_regularizer, bias_constraint, **kwargs: As in the stock
             layer. Its other kernel arguments (`kernel_initializer`,

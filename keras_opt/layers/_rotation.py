@@ -8,7 +8,20 @@ and regularizer only; `BaseOPT.build` takes them from `spec`.
 from keras import ops
 
 from keras_opt import orthogonalizers
+from keras_opt import variable_tags
 from keras_opt.layers import blocks as blocks_lib
+
+
+def get_orthogonalizer(identifier):
+    """The orthogonalizer of an OPT layer from its `orthogonalizer` argument."""
+    orthogonalizer = orthogonalizers.get(identifier)
+    if orthogonalizer is None:
+        raise ValueError(
+            "Invalid value for argument `orthogonalizer`. Expected one of "
+            f"{sorted(orthogonalizers.ALIASES)}, an Orthogonalizer or a "
+            "callable. Received: orthogonalizer=None"
+        )
+    return orthogonalizer
 
 
 def spec(layer, fan_in):
@@ -27,6 +40,13 @@ def spec(layer, fan_in):
     if len(losses) > 1:
         losses = [SumOfRegularizers(losses)]
     return (size, size), layer.rotation_initializer, (losses or [None])[0]
+
+
+def constraint(layer):
+    """The constraint of the P of `layer`: a Stiefel guard, or `None`."""
+    if layer.orthogonalizer.is_stiefel:
+        return variable_tags.StiefelGuard()
+    return None
 
 
 def check_orthogonalizer_output(layer):

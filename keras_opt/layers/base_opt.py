@@ -70,21 +70,10 @@ class BaseOPT:
     ):
         _arguments.check_stock_arguments(self, super().__init__, args, kwargs)
         super().__init__(*args, **kwargs)
-        self.orthogonalizer = orthogonalizers.get(orthogonalizer)
-        if self.orthogonalizer is None:
-            raise ValueError(
-                "Invalid value for argument `orthogonalizer`. Expected one of "
-                f"{sorted(orthogonalizers.ALIASES)}, an Orthogonalizer or a "
-                "callable. Received: orthogonalizer=None"
-            )
+        self.orthogonalizer = _rotation.get_orthogonalizer(orthogonalizer)
         recipe = recipes.get(recipe)
         self.recipe = recipe.name
-        self.use_gain = recipe.use_gain if use_gain is None else use_gain
-        if not isinstance(self.use_gain, bool):
-            raise TypeError(
-                "Invalid type for argument `use_gain`. Expected a bool or "
-                f"None. Received: use_gain={use_gain!r}"
-            )
+        self.use_gain = _arguments.use_gain(recipe, use_gain)
         self.basis_initializer = keras.initializers.get(
             basis_initializer or default_basis_initializer()
         )
@@ -109,6 +98,7 @@ class BaseOPT:
         self.block_layout = None
         self._recipe = recipe
         self.supports_jit = self.orthogonalizer.supports_jit
+        self._kernel_of_call = None
 
     def build(self, input_shape):
         kernel_shape = self._build_kernel_shape(input_shape)
@@ -121,11 +111,7 @@ class BaseOPT:
             shape=shape,
             initializer=initializer,
             regularizer=regularizer,
-            constraint=(
-                variable_tags.StiefelGuard()
-                if self.orthogonalizer.is_stiefel
-                else None
-            ),
+            constraint=_rotation.constraint(self),
             autocast=False,
         )
         if self.orthogonalizer.is_stiefel:
@@ -199,7 +185,10 @@ class BaseOPT:
         Keras's LoRA kernel is.
         """
         _check_built(self, "kernel")
-        return ops.cast(self._float_kernel(), self.compute_dtype)
+        kernel = self._kernel_of_call
+        if kernel is None:
+            kernel = self._float_kernel()
+        return ops.cast(kernel, self.compute_dtype)
 
     def _float_kernel(self):
         """W in the stock kernel layout, in the variables' dtype."""
@@ -214,14 +203,25 @@ class BaseOPT:
         return ops.reshape(kernel, self._kernel_shape)
 
     def call(self, inputs, *args, **kwargs):
-        self._add_kernel_loss()
-        return super().call(inputs, *args, **kwargs)
+        if self.kernel_regularizer is None:
+            return super().call(inputs, *args, **kwargs)
+        # The stock call reads `kernel`: it gets the W the penalty used, held
+        # only while the call runs, so the map is evaluated once.
+        self._kernel_of_call = self._add_kernel_loss()
+        try:
+            return super().call(inputs, *args, **kwargs)
+        finally:
+            self._kernel_of_call = None
 
     def _add_kernel_loss(self):
+        """Adds the penalty of W, if any, and returns that W (float)."""
         # A stock layer regularizes its kernel variable; this kernel is
         # computed, so its penalty is a loss of the call that uses it.
-        if self.kernel_regularizer is not None:
-            self.add_loss(self.kernel_regularizer(self._float_kernel()))
+        if self.kernel_regularizer is None:
+            return None
+        kernel = self._float_kernel()
+        self.add_loss(self.kernel_regularizer(kernel))
+        return kernel
 
     def next_episode(self):
         """Ends an S-OPT episode (`keras_opt.layers.subspace`), or redraws

@@ -412,6 +412,28 @@ class KernelRegularizerTest(test_case.TestCase):
             layer.losses[0], 0.3 * np.sum(kernel**2), rtol=1e-5, atol=1e-6
         )
 
+    def test_one_evaluation_of_the_map_per_call(self):
+        calls = []
+
+        def counting_cayley(p):
+            calls.append(p)
+            return keras_opt.linalg.cayley(p)
+
+        layer = keras_opt.layers.OPTDense(
+            3, orthogonalizer=counting_cayley,
+            kernel_regularizer=keras.regularizers.L2(0.1),
+        )
+        layer.build((None, 4))
+        del calls[:]
+        outputs = layer(np.ones((2, 4), "float32"))
+        self.assertLen(calls, 1)
+        self.assertAllClose(
+            outputs, np.ones((2, 4)) @ test_case.numpy(layer.kernel),
+            atol=1e-6)
+        self.assertAllClose(
+            layer.losses[0], 0.1 * np.sum(test_case.numpy(layer.kernel) ** 2),
+            rtol=1e-5)
+
     def test_l2_moves_the_gains_only(self):
         # ‖R·V·diag(g)‖² = Σ g²‖v‖² for an orthogonal R: one SGD step on the
         # penalty alone changes log g by −lr·2c·g²‖v‖², and R not at all.
