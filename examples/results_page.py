@@ -285,6 +285,14 @@ def _point(entry):
 COSINE = " (the learning rate decayed to 0 on a cosine)"
 
 
+def _training_minutes(data):
+    """The training time of every run of a small_data experiment, in min."""
+    entries = [point for tuning in data["tuning"].values()
+               for point in tuning["points"]]
+    entries += list(data["evaluation"].values())
+    return sum(sum(e["train_time_s"]["values"]) for e in entries) / 60
+
+
 def small_data_lines(data):
     """The section of `examples/small_data.py`'s results (its JSON)."""
     protocol = data["protocol"]
@@ -302,9 +310,10 @@ def small_data_lines(data):
         f"{', '.join(protocol['tuning_seeds'])}, the point with the best "
         "mean validation accuracy chosen; then each method at its point on "
         f"seeds {', '.join(protocol['seeds'])}. Command: "
-        f"`{data['command']}` (its last process ran "
-        f"{data['total_time_s'] / 60:.0f} min on this machine, not counting "
-        "the runs it reused from an interrupted one).", "",
+        f"`{data['command']}` (its runs trained for "
+        f"{_training_minutes(data):.0f} min in all on this machine; its "
+        f"last process ran {data['total_time_s'] / 60:.0f} min, reusing the "
+        "runs of earlier ones).", "",
         "| method | tuning: (lr, weight decay) → validation % | chosen |",
         "|---|---|---|",
     ]
