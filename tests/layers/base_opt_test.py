@@ -433,6 +433,12 @@ class KernelRegularizerTest(test_case.TestCase):
         self.assertAllClose(
             layer.losses[0], 0.1 * np.sum(test_case.numpy(layer.kernel) ** 2),
             rtol=1e-5)
+        # The W of a call is not kept past it: the kernel follows P.
+        p = np.random.default_rng(0).normal(size=(4, 4)).astype("float32")
+        layer.rotation_parameter.assign(p)
+        rotation = test_case.numpy(layer.orthogonalizer(p))
+        self.assertAllClose(
+            layer.kernel, rotation @ test_case.numpy(layer.basis), atol=1e-6)
 
     def test_l2_moves_the_gains_only(self):
         # ‖R·V·diag(g)‖² = Σ g²‖v‖² for an orthogonal R: one SGD step on the
