@@ -1,4 +1,4 @@
-"""The stock Keras arguments an OPT layer takes, and those it rejects."""
+"""Checks of the arguments of OPT layers: stock ones and their own."""
 
 import inspect
 

@@ -45,7 +45,7 @@ class OPTClassifier(OPTDense):
     No bias and no gain by default (`use_bias=False`, `use_gain=False`,
     whatever the recipe), as the paper's z = xᵀ R V: a gain per class,
     g = exp(`log_gain`), multiplies the logits, so its gradient grows with
-    them, and on the 2-D example it made training unstable (docs/results.md).
+    them, and on the 2-D example it made training unstable (docs/recipes.md).
 
     Args:
         num_classes: Positive int, the number of classes C (logits).
