@@ -8,6 +8,9 @@ prototypes V, a learned orthogonal R), with the orthogonalizer of
 with the same recipe. The script writes the slides' "visualization" figure:
 test features coloured by class, with the class directions (the columns of
 R·V, or of the Dense kernel) drawn from the origin, one panel per head.
+Before training, CLS-OPT's fixed prototypes are assigned to the classes
+from the class-mean training images (`--assign_prototypes`), so that
+classes that look alike get neighbouring prototypes.
 
 Usage:
 
@@ -47,6 +50,14 @@ def define_flags(flag_values=flags.FLAGS, **defaults):
     fashion_mnist.define_data_flags(flag_values)
     flags.DEFINE_integer("feature_dim", 2, "Dimension d of the features.",
                          flag_values=flag_values)
+    flags.DEFINE_boolean(
+        "assign_prototypes",
+        True,
+        "Before training, give classes that are alike prototypes that are "
+        "alike (`OPTClassifier.assign_prototypes`), from each class's mean "
+        "training image. Off: class c keeps prototype c.",
+        flag_values=flag_values,
+    )
     flags.DEFINE_string(
         "png",
         None,
@@ -122,6 +133,17 @@ def prototype_energy(head, seed):
                      for key in draws[0]},
         "regular": regular,
     }
+
+
+def class_mean_images(train_split, num_classes=10):
+    """`(num_classes, 784)`: each class's mean training image."""
+    sums = np.zeros((num_classes, 28 * 28))
+    counts = np.zeros(num_classes)
+    for images, labels in train_split.batch(5000):
+        flat = images.numpy().reshape(len(labels), -1) / 255.0
+        np.add.at(sums, labels.numpy(), flat)
+        counts += np.bincount(labels.numpy(), minlength=num_classes)
+    return sums / counts[:, None]
 
 
 def features_and_directions(model, images):
@@ -213,6 +235,9 @@ def run(flags_obj, datasets=None):
             f"it). Received: {flags_obj.method!r}"
         )
     trained = {}
+    means = None
+    if flags_obj.assign_prototypes:
+        means = class_mean_images(splits["train"])
 
     def trainer(head):
         def make_model():
@@ -220,6 +245,8 @@ def run(flags_obj, datasets=None):
                 head, flags_obj.feature_dim, method.orthogonalizer,
                 recipe=common.get_recipe(flags_obj).name,
             )
+            if head == "cls_opt" and means is not None:
+                trained[head].get_layer("classifier").assign_prototypes(means)
             return trained[head]
 
         def train_one(flags_obj, seed, run_dir):

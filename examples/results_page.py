@@ -48,7 +48,12 @@ PLAIN_NOTES = {
     "cls_opt": "`plain` is the same network with a plain `Dense` head, "
                "trained beside CLS-OPT by the same command (its "
                "`compare`); `gs` is the `OPTClassifier` head (CLS-OPT, GS), "
-               "which learns no gain (the paper's logits xᵀ·R·V).",
+               "which learns no gain (the paper's logits xᵀ·R·V); before "
+               "training its prototypes are assigned to the classes from "
+               "the class-mean training images "
+               "(`OPTClassifier.assign_prototypes`, `--assign_prototypes`), "
+               "so that classes that look alike get neighbouring "
+               "prototypes.",
 }
 # Issue 17's targets on top of issue 8's: (minimum vs plain, in points).
 MARGINS = {"gcn": {"gs": -0.3, "cp": -0.3, "ogd": -0.3},

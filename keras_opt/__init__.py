@@ -9,6 +9,8 @@ Modules:
 - `keras_opt.optimizers`: `StiefelSGD` and `StiefelAdam` (the paper's OGD).
 - `keras_opt.energy`: the hyperspherical energy of a layer's neurons.
 - `keras_opt.initializers`: `MinimumEnergy`, evenly spread prototypes.
+- `keras_opt.assignment`: which class gets which prototype
+  (`OPTClassifier.assign_prototypes`).
 - `keras_opt.recipes`: the `"default"` and `"official"` presets.
 - `keras_opt.callbacks`: energy and orthogonality monitors for `fit`, and
   `SubspaceEpisodes` for S-OPT (`subspace=` of the OPT layers).
@@ -26,6 +28,7 @@ Modules:
   by name and a fault-tolerant training loop for several workers.
 """
 
+from keras_opt import assignment
 from keras_opt import baselines
 from keras_opt import callbacks
 from keras_opt import energy

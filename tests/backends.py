@@ -97,6 +97,7 @@ CORE = {
     "tests/jax_distribution_test.py": "DataParallel, ModelParallel",
     "tests/regularizers/*": "SRIP, MHE, the OR penalty",
     "tests/initializers_test.py": "MinimumEnergy",
+    "tests/assignment_test.py": "prototype assignment",
     "tests/recipes_test.py": "recipes, the first-step property",
 }
 # Core tests that the core suite leaves out for their time, with it.

@@ -81,6 +81,37 @@ class ClsOptExampleTest(test_case.TestCase):
         averaged = cls_opt.mean_energy([energy, energy])
         self.assertEqual(averaged, energy)
 
+    def test_class_mean_images(self):
+        splits = _synthetic_splits(200, 10)
+        images = np.concatenate([x.numpy() for x, _ in splits["train"].batch(64)])
+        labels = np.concatenate([y.numpy() for _, y in splits["train"].batch(64)])
+        means = cls_opt.class_mean_images(splits["train"])
+        flat = images.reshape(len(labels), -1) / 255.0
+        for k in range(10):
+            self.assertAllClose(means[k], flat[labels == k].mean(0))
+
+    def test_prototypes_assigned_from_the_class_means(self):
+        # The trained head's (frozen) basis is the seed's MinimumEnergy draw,
+        # its columns permuted by matching the class-mean training images;
+        # `--noassign_prototypes` keeps the draw as it is.
+        splits = _synthetic_splits(120, 20)
+        keras.utils.set_random_seed(0)
+        drawn = np.asarray(
+            cls_opt.build_model("cls_opt").get_layer("classifier").basis)
+        order = keras_opt.assignment.match_prototypes(
+            cls_opt.class_mean_images(splits["train"]), drawn)
+        self.assertNotEqual(list(order), list(range(10)))
+        for assign, expected in ((True, drawn[:, order]), (False, drawn)):
+            model_dir = os.path.join(self.get_temp_dir(), str(assign))
+            cls_opt.run(_flag_values(
+                ["--epochs=1", "--validation_size=0", "--png=",
+                 f"--assign_prototypes={assign}", f"--model_dir={model_dir}"]
+            ), datasets=splits)
+            trained = keras.saving.load_model(
+                os.path.join(model_dir, "seed_0", "model.keras"))
+            self.assertAllClose(trained.get_layer("classifier").basis,
+                                expected, atol=1e-6)
+
     def test_plain_method_is_refused(self):
         with self.assertRaisesRegex(ValueError, "--method"):
             cls_opt.run(_flag_values(["--method=plain"]),

@@ -5,6 +5,7 @@ import random
 import keras
 from keras import ops
 
+from keras_opt import assignment
 from keras_opt import initializers
 from keras_opt.layers import _docstrings
 from keras_opt.layers import blocks
@@ -41,6 +42,11 @@ class OPTClassifier(OPTDense):
     construction, saved in the config. This relies on Keras's seeded
     (stateless) random draws giving the same values for the same seed and
     shape, which holds on one backend across processes and devices.
+
+    Which class gets which prototype does not change their energy, but in a
+    low feature dimension it decides which classes share a boundary:
+    `assign_prototypes` gives classes that are alike prototypes that are
+    alike (measured with 2-D features in docs/results.md, CLS-OPT).
 
     No bias and no gain by default (`use_bias=False`, `use_gain=False`,
     whatever the recipe), as the paper's z = xᵀ R V: a gain per class,
@@ -146,6 +152,44 @@ class OPTClassifier(OPTDense):
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs
+
+    def assign_prototypes(self, class_embeddings, num_starts=8, seed=0):
+        """Gives classes that are alike prototypes that are alike.
+
+        Permutes the columns of `basis` so that the class embeddings,
+        rotated as a whole, lie near their classes' prototypes
+        (`keras_opt.assignment.match_prototypes`). The prototypes' angles
+        and energy do not change, only which class each serves. Call it
+        once, after the layer is built and before training.
+
+        Args:
+            class_embeddings: `(num_classes, k)` array, one row per class,
+                for example each class's mean input (any k).
+            num_starts: Positive int, starts of the matching.
+            seed: Int seed of the matching's random starts.
+
+        Returns:
+            The permutation, an int array `order`: class c now has the
+            prototype that was column `order[c]`.
+        """
+        if not self.built:
+            raise ValueError(
+                f"Layer '{self.name}' must be built before its prototypes "
+                "are assigned. Call it on an input (or `build`) first."
+            )
+        if not self.save_basis:
+            raise ValueError(
+                "`assign_prototypes` permutes the stored prototypes, but with "
+                "`save_basis=False` they are regenerated from their seed when "
+                "loaded and the permutation would be lost. Expected: "
+                "`save_basis=True`. Received: save_basis=False"
+            )
+        basis = ops.convert_to_numpy(self.basis)
+        order = assignment.match_prototypes(
+            class_embeddings, basis, num_starts=num_starts, seed=seed
+        )
+        self.basis.assign(basis[:, order])
+        return order
 
     def _saved_variables(self):
         variables = self._trainable_variables + self._non_trainable_variables

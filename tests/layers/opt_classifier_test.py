@@ -139,6 +139,54 @@ class OPTClassifierTest(test_case.TestCase):
         x = np.random.default_rng(1).standard_normal((3, 6)).astype("f4")
         self.assertAllClose(folded(x), model(x), atol=1e-5)
 
+    def test_assign_prototypes_permutes_the_basis(self):
+        # Classes whose embeddings are neighbours on a circle get
+        # neighbouring prototypes; the prototypes' set and energy stay.
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [keras.Input((2,)), layers.OPTClassifier(10, name="head")]
+        )
+        head = model.get_layer("head")
+        head.rotation_parameter.assign([[0.8, -0.6], [0.5, 0.9]])
+        before = np.asarray(head.basis).copy()
+        rng = np.random.default_rng(0)
+        classes = rng.permutation(10)
+        angles = np.sort(rng.uniform(0, 2 * np.pi, 10))
+        embeddings = np.empty((10, 2))
+        embeddings[classes] = np.stack([np.cos(angles), np.sin(angles)], 1)
+        order = head.assign_prototypes(embeddings + [5.0, -2.0])
+        self.assertAllEqual(head.basis, before[:, order])
+        self.assertAllClose(
+            keras_opt.energy.hyperspherical_energy(head.basis),
+            keras_opt.energy.hyperspherical_energy(before),
+        )
+        directions = np.arctan2(before[1, order], before[0, order])
+        steps = np.round(np.diff(directions[classes]) / (2 * np.pi / 10)) % 10
+        self.assertTrue(set(steps) in ({1}, {9}), steps)
+        x = rng.standard_normal((3, 2)).astype("float32")
+        rotation = numpy_gram_schmidt(
+            np.asarray(head.rotation_parameter, np.float64))
+        self.assertAllClose(model(x), x @ rotation @ before[:, order],
+                            atol=1e-5)
+        path = os.path.join(self.get_temp_dir(), "assigned.keras")
+        model.save(path)
+        restored = keras.saving.load_model(path)
+        self.assertAllEqual(restored(x), model(x))
+        self.assertAllEqual(restored.get_layer("head").basis, head.basis)
+
+    def test_assign_prototypes_errors(self):
+        head = layers.OPTClassifier(4)
+        with self.assertRaisesRegex(ValueError, "must be built"):
+            head.assign_prototypes(np.eye(4))
+        head = layers.OPTClassifier(4, save_basis=False)
+        head.build((None, 3))
+        with self.assertRaisesRegex(ValueError, "save_basis=True"):
+            head.assign_prototypes(np.eye(4))
+        head = layers.OPTClassifier(4)
+        head.build((None, 3))
+        with self.assertRaisesRegex(ValueError, "one row"):
+            head.assign_prototypes(np.eye(3))
+
     def test_invalid_num_classes(self):
         with self.assertRaisesRegex(ValueError, "num_classes"):
             layers.OPTClassifier(0)
