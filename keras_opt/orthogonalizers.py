@@ -77,7 +77,11 @@ class Orthogonalizer:
     - `supports_jit`: whether XLA compiles the map efficiently;
     - `first_step_scale`: the factor c for which `map(P₀ + c·(P − P₀))`,
       P₀ the identity point, moves R by one gradient step from P₀ as far
-      as Gram–Schmidt does (`recipe="default"` applies it).
+      as Gram–Schmidt does (`recipe="default"` applies it);
+    - `is_scale_invariant`: `map(a·P) = map(P)` for a > 0 (per row for
+      Gram–Schmidt), so that P's growth shrinks the map's steps (under
+      `recipe="default"`, `StiefelAdam` shrinks an exact map's steps alike
+      when this is `False`: `keras_opt.recipes`).
 
     Example:
 
@@ -97,6 +101,7 @@ class Orthogonalizer:
     is_stiefel = False
     supports_jit = True
     first_step_scale = 1.0
+    is_scale_invariant = False
 
     def __call__(self, matrix):
         raise NotImplementedError(
@@ -155,6 +160,7 @@ class _GuardedMap(Orthogonalizer):
     """
 
     is_exact = True
+    is_scale_invariant = True
     rotate_function = None
 
     def __init__(self, epsilon=1e-6):
@@ -265,6 +271,7 @@ class NewtonSchulz(Orthogonalizer):
     """
 
     is_exact = True
+    is_scale_invariant = True
     first_step_scale = _POLAR_FIRST_STEP_SCALE
 
     def __init__(self, num_iterations=None, max_condition=1e4, tolerance=1e-6):

@@ -11,6 +11,7 @@ networks of `keras_opt.models` and by the example scripts (`--recipe`):
 | first step of every exact map | moves R as far as Gram–Schmidt's | as the map's definition gives |
 | weight decay on P | none | the model's (`rotation_weight_decay`) |
 | OGD rotation learning rate | 0.2 × lr (StiefelSGD), 10 × lr (StiefelAdam) | the same |
+| `StiefelAdam`'s step on a map that is not scale-invariant (Cayley) | shrinks as a scale-invariant map's does | Adam's |
 
 Why each choice is made, with the measurements, is in `docs/recipes.md`.
 
@@ -43,6 +44,13 @@ class Recipe:
         rotation_learning_rate_factors: The rotation learning rate of the
             Stiefel optimizers (OGD) as a multiple of their learning rate,
             by optimizer class name.
+        shrinks_adam_steps: Whether `StiefelAdam` shrinks the steps of the
+            P of an exact map that is not scale-invariant (Cayley) as a
+            scale-invariant map's steps shrink: Adam moves each entry of P
+            by about lr, so a row of d entries of a scale-invariant P grows
+            by about d·lr² in squared norm per step and its step on R
+            shrinks as 1/√(1 + t·d·lr²) after t steps; P's learning rate
+            gets that factor (`damps_step`).
     """
 
     def __init__(
@@ -53,6 +61,7 @@ class Recipe:
         equal_first_step,
         decays_rotation,
         rotation_learning_rate_factors,
+        shrinks_adam_steps=False,
     ):
         self.name = name
         self.identity_start = identity_start
@@ -62,6 +71,7 @@ class Recipe:
         self.rotation_learning_rate_factors = dict(
             rotation_learning_rate_factors
         )
+        self.shrinks_adam_steps = shrinks_adam_steps
 
     def rotation_initializer(self, orthogonalizer):
         """The initializer of P for `orthogonalizer` under this recipe."""
@@ -99,6 +109,14 @@ class Recipe:
             return None
         return official_l2(weight_decay)
 
+    def damps_step(self, orthogonalizer):
+        """Whether `StiefelAdam` shrinks the steps of `orthogonalizer`'s P."""
+        return (
+            self.shrinks_adam_steps
+            and getattr(orthogonalizer, "is_exact", False)
+            and not getattr(orthogonalizer, "is_scale_invariant", True)
+        )
+
     def rotation_learning_rate_factor(self, optimizer_class):
         """The OGD rotation learning rate factor of a Stiefel optimizer."""
         return self.rotation_learning_rate_factors[optimizer_class.__name__]
@@ -116,6 +134,7 @@ DEFAULT = Recipe(
     equal_first_step=True,
     decays_rotation=False,
     rotation_learning_rate_factors=_OGD_FACTORS,
+    shrinks_adam_steps=True,
 )
 OFFICIAL = Recipe(
     "official",

@@ -1,4 +1,4 @@
-"""Tags that mark a variable as a point on the Stiefel manifold."""
+"""Tags that tell optimizers how to step a variable (Stiefel, damped)."""
 
 import warnings
 
@@ -7,6 +7,7 @@ import keras
 _STIEFEL_ATTR = "_keras_opt_stiefel"
 _HANDLED_ATTR = "_keras_opt_stiefel_handled"
 _WARNED_ATTR = "_keras_opt_stiefel_unhandled_warned"
+_DAMPED_ATTR = "_keras_opt_damped_step"
 
 
 def mark_stiefel(variable):
@@ -41,6 +42,30 @@ def mark_stiefel(variable):
 def is_stiefel_variable(variable):
     """Returns whether `variable` was tagged with `mark_stiefel`."""
     return bool(getattr(variable, _STIEFEL_ATTR, False))
+
+
+def mark_damped_step(variable):
+    """Marks `variable` as a P whose steps `StiefelAdam` shrinks over time.
+
+    OPT layers of `recipe="default"` tag the P of an exact map that is not
+    scale-invariant (Cayley): `StiefelAdam` multiplies its learning rate by
+    1/√(1 + t·d·lr²) at step t (d = P's row length), as a scale-invariant
+    map's steps shrink (`keras_opt.recipes.Recipe`). Other optimizers
+    ignore the tag. Like `mark_stiefel`, it is a plain Python attribute.
+
+    Args:
+        variable: A `keras.Variable`.
+
+    Returns:
+        The same variable.
+    """
+    setattr(variable, _DAMPED_ATTR, True)
+    return variable
+
+
+def is_damped_step(variable):
+    """Returns whether `variable` was tagged with `mark_damped_step`."""
+    return bool(getattr(variable, _DAMPED_ATTR, False))
 
 
 def mark_handled(variable):

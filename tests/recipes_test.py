@@ -86,6 +86,30 @@ class RecipesTest(test_case.TestCase):
             recipes.OFFICIAL.rotation_regularizer(orthogonalizers.get("ogd"), 5e-4)
         )
 
+    @parameterized.named_parameters((cls.__name__, cls) for cls in EXACT)
+    def test_is_scale_invariant_is_true_of_the_map(self, cls):
+        orthogonalizer = cls()
+        p = np.eye(8) + 0.3 * np.random.default_rng(0).standard_normal((8, 8))
+        p = p.astype("float32")
+        same = np.allclose(orthogonalizer(3.0 * p), orthogonalizer(p),
+                           atol=1e-4)
+        self.assertEqual(same, cls.is_scale_invariant)
+
+    @parameterized.named_parameters((cls.__name__, cls) for cls in EXACT)
+    def test_default_recipe_damps_the_steps_of_other_maps(self, cls):
+        # StiefelAdam reads the tag (tests/optimizers/stiefel_adam_test.py).
+        for recipe, expected in (("default", not cls.is_scale_invariant),
+                                 ("official", False)):
+            layer = keras_opt.layers.OPTDense(
+                3, orthogonalizer=cls(), recipe=recipe)
+            layer.build((None, 5))
+            self.assertEqual(keras_opt.variable_tags.is_damped_step(
+                layer.rotation_parameter), expected)
+        ogd = keras_opt.layers.OPTDense(3, orthogonalizer="ogd")
+        ogd.build((None, 5))
+        self.assertFalse(
+            keras_opt.variable_tags.is_damped_step(ogd.rotation_parameter))
+
     def test_unknown_recipe(self):
         with self.assertRaisesRegex(ValueError, r"\['default', 'official'\]"):
             keras_opt.layers.OPTDense(3, recipe="fast")

@@ -49,6 +49,14 @@ def constraint(layer):
     return None
 
 
+def tag(layer):
+    """Tags the P of `layer` for the optimizers (`keras_opt.variable_tags`)."""
+    if layer.orthogonalizer.is_stiefel:
+        variable_tags.mark_stiefel(layer.rotation_parameter)
+    elif layer._recipe.damps_step(layer.orthogonalizer):
+        variable_tags.mark_damped_step(layer.rotation_parameter)
+
+
 def check_orthogonalizer_output(layer):
     """Checks that a custom orthogonalizer keeps the shape of P."""
     if type(layer.orthogonalizer) in orthogonalizers.ALL_OBJECTS:

@@ -8,7 +8,6 @@ from keras import ops
 from keras_opt import orthogonalizers
 from keras_opt import recipes
 from keras_opt import regularizers
-from keras_opt import variable_tags
 from keras_opt.layers import _arguments
 from keras_opt.layers import _rotation
 from keras_opt.layers import blocks as blocks_lib
@@ -114,8 +113,7 @@ class BaseOPT:
             constraint=_rotation.constraint(self),
             autocast=False,
         )
-        if self.orthogonalizer.is_stiefel:
-            variable_tags.mark_stiefel(self.rotation_parameter)
+        _rotation.tag(self)
         self.basis = self.add_weight(
             name="basis",
             shape=(fan_in, units),

@@ -89,8 +89,13 @@ class StiefelOptimizerMixin:
     written into the variable or its slots.
 
     Subclasses call `_init_stiefel()` after `super().__init__()` and
-    implement `_stiefel_direction(x, gradient, state)`.
+    implement `_stiefel_direction(x, gradient, state)`. With
+    `damps_tagged_steps`, variables tagged by
+    `keras_opt.variable_tags.mark_damped_step` get the stock update at a
+    learning rate that shrinks with the steps (`_damped_rate`).
     """
+
+    damps_tagged_steps = False
 
     def _init_stiefel(
         self,
@@ -191,6 +196,10 @@ class StiefelOptimizerMixin:
                 variable_tags.mark_handled(variable)
             roles.append(role)
         self._stiefel_roles = tuple(roles)
+        self._damped_roles = tuple(
+            self.damps_tagged_steps and variable_tags.is_damped_step(v)
+            for v in variables
+        )
         self._stiefel_momentums = [None] * len(variables)
         self._stiefel_drifts = [None] * len(variables)
         super().build(variables)
@@ -307,6 +316,8 @@ class StiefelOptimizerMixin:
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)
         if not self._stiefel_roles[index]:
+            if self._damped_roles[index]:
+                learning_rate = self._damped_rate(variable, learning_rate)
             return super().update_step(gradient, variable, learning_rate)
         dtype = linalg_dtype(variable.dtype)
         slots = self._stiefel_slots(index)
@@ -326,6 +337,14 @@ class StiefelOptimizerMixin:
         for key, slot in slots.items():
             self.assign(slot, ops.cast(new_state[key], slot.dtype))
         self.assign(variable, ops.cast(new_x, variable.dtype))
+
+    def _damped_rate(self, variable, learning_rate):
+        """lr/√(1 + t·d·lr²): a scale-invariant P's step size at step t."""
+        learning_rate = ops.convert_to_tensor(learning_rate)
+        steps = ops.cast(self.iterations, learning_rate.dtype)
+        row = ops.cast(variable.shape[-1], learning_rate.dtype)
+        growth = 1.0 + steps * row * ops.square(learning_rate)
+        return learning_rate / ops.sqrt(growth)
 
     def _stiefel_slots(self, index):
         """The slots of the Stiefel variable at `index`, by role."""

@@ -50,7 +50,12 @@ class StiefelAdam(
     `StiefelAdam` is a `keras.optimizers.Adam`, and all other variables get
     its `update_step` (and slots) unchanged: the update of Adam, and that of
     `keras.optimizers.AdamW` when `weight_decay` is set. Weight decay
-    never applies to Stiefel variables.
+    never applies to Stiefel variables. One exception: a variable tagged
+    with `keras_opt.variable_tags.mark_damped_step` (the P of a Cayley OPT
+    layer of `recipe="default"`) gets Adam's update at the learning rate
+    `lr / sqrt(1 + t * d * lr**2)` at step t (d = its last dimension): the
+    rate at which a scale-invariant map's steps shrink under Adam, as its
+    P grows (`keras_opt.recipes.Recipe`, docs/recipes.md).
 
     Args:
         learning_rate: A float, a
@@ -84,6 +89,7 @@ class StiefelAdam(
     """
 
     default_rotation_learning_rate_factor = 10.0
+    damps_tagged_steps = True
 
     def __init__(
         self,

@@ -60,6 +60,17 @@ def cayley_adam_steps(
     return x, m, v, alphas
 
 
+class _ShrinkingRate(keras.optimizers.schedules.LearningRateSchedule):
+    """lr/√(1 + step·d·lr²): the damped rate, as a Keras schedule."""
+
+    def __init__(self, rate, row):
+        self.rate, self.row = rate, row
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        return self.rate / keras.ops.sqrt(1.0 + step * self.row * self.rate**2)
+
+
 class StiefelAdamTest(test_case.TestCase):
     @parameterized.named_parameters(
         ("cayley_square", "cayley", 6, 6),
@@ -251,6 +262,52 @@ class StiefelAdamTest(test_case.TestCase):
         for a, b in zip(ours, theirs):
             self.assertAllClose(a, b, atol=1e-7, rtol=0)
         self.assertOrthonormal(rotation)
+
+    def test_damped_steps_shrink_as_a_scale_invariant_ps(self):
+        # A tagged P gets Adam at lr/√(1 + t·d·lr²) at step t (t from 0):
+        # Keras's Adam with that schedule is the reference. An untagged
+        # variable beside it keeps Adam's constant rate.
+        rng = np.random.default_rng(5)
+        start = rng.standard_normal((6, 6)).astype("float32")
+        other = rng.standard_normal((3,)).astype("float32")
+        damped = variable_tags.mark_damped_step(keras.Variable(start))
+        ours = [damped, keras.Variable(other)]
+        theirs = [keras.Variable(start), keras.Variable(other)]
+        lr = 0.1
+        optimizer = optimizers.StiefelAdam(learning_rate=lr)
+        shrinking = keras.optimizers.Adam(learning_rate=_ShrinkingRate(lr, 6))
+        constant = keras.optimizers.Adam(learning_rate=lr)
+        for _ in range(8):
+            grads = [rng.standard_normal(v.shape).astype("float32")
+                     for v in ours]
+            optimizer.apply(grads, ours)
+            shrinking.apply(grads[:1], theirs[:1])
+            constant.apply(grads[1:], theirs[1:])
+        for a, b in zip(ours, theirs):
+            self.assertAllClose(a, b, atol=1e-6, rtol=0)
+        # The shrinking is real: undamped Adam ends elsewhere.
+        undamped = keras.Variable(start)
+        reference = keras.optimizers.Adam(learning_rate=lr)
+        rng = np.random.default_rng(5)
+        rng.standard_normal((6, 6)), rng.standard_normal((3,))
+        for _ in range(8):
+            grads = [rng.standard_normal(v.shape).astype("float32")
+                     for v in ours]
+            reference.apply(grads[:1], [undamped])
+        self.assertGreater(np.max(np.abs(undamped - damped)), 1e-2)
+
+    def test_sgd_ignores_the_damped_step_tag(self):
+        rng = np.random.default_rng(6)
+        start = rng.standard_normal((4, 4)).astype("float32")
+        damped = variable_tags.mark_damped_step(keras.Variable(start))
+        plain = keras.Variable(start)
+        ours = optimizers.StiefelSGD(learning_rate=0.1, momentum=0.9)
+        theirs = keras.optimizers.SGD(learning_rate=0.1, momentum=0.9)
+        for _ in range(4):
+            grad = rng.standard_normal((4, 4)).astype("float32")
+            ours.apply([grad], [damped])
+            theirs.apply([grad], [plain])
+        self.assertAllClose(damped, plain, atol=1e-7, rtol=0)
 
     def test_weight_decay_never_touches_stiefel_variables(self):
         rng = np.random.default_rng(4)
