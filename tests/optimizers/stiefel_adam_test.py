@@ -5,6 +5,7 @@ import numpy as np
 from absl.testing import absltest
 from absl.testing import parameterized
 
+from keras_opt import layers
 from keras_opt import optimizers
 from keras_opt import variable_tags
 from tests import test_case
@@ -295,6 +296,36 @@ class StiefelAdamTest(test_case.TestCase):
                      for v in ours]
             reference.apply(grads[:1], [undamped])
         self.assertGreater(np.max(np.abs(undamped - damped)), 1e-2)
+
+    def test_fit_damps_a_default_cayley_layers_p(self):
+        # Through `fit` (JAX's stateless step included): a default-recipe
+        # Cayley layer under StiefelAdam trains as under Keras's Adam with
+        # the shrinking schedule, not as under a constant rate.
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((32, 6)).astype("float32")
+        y = rng.standard_normal((32, 3)).astype("float32")
+
+        def trained_p(optimizer):
+            keras.utils.set_random_seed(0)
+            model = keras.Sequential([
+                keras.Input((6,)),
+                # P alone trains: the reference's schedule is for all.
+                layers.OPTDense(3, orthogonalizer="cayley", use_bias=False,
+                                use_gain=False),
+            ])
+            model.compile(optimizer=optimizer, loss="mse")
+            model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+            return np.asarray(model.layers[0].rotation_parameter)
+
+        damped = trained_p(optimizers.StiefelAdam(learning_rate=0.1))
+        self.assertAllClose(
+            damped,
+            trained_p(keras.optimizers.Adam(
+                learning_rate=_ShrinkingRate(0.1, 6))),
+            atol=1e-6, rtol=0,
+        )
+        constant = trained_p(keras.optimizers.Adam(learning_rate=0.1))
+        self.assertGreater(np.max(np.abs(damped - constant)), 1e-2)
 
     def test_sgd_ignores_the_damped_step_tag(self):
         rng = np.random.default_rng(6)
