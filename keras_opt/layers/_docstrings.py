@@ -46,8 +46,10 @@ OPT_ARGUMENTS = f"""{_orthogonalizer_argument()}
         trainable_basis: Whether V is trained too (the paper's FN ablation).
         recipe: `"default"` or `"official"`, the preset of
             `keras_opt.recipes`: where P starts, whether the layer learns a
-            gain, and whether every exact map takes first steps as large as
-            Gram–Schmidt's. `"official"` is the released code exactly.
+            gain, whether every exact map takes first steps as large as
+            Gram–Schmidt's, and whether `StiefelAdam` shrinks a Cayley P's
+            steps as a scale-invariant map's shrink. `"official"` is the
+            released code exactly.
         subspace: S-OPT: the dimension p of the random coordinate subspace
             of the fan-in that is rotated per episode, an int, or a float
             fraction of d (`0.25` for d/4, rounded). `None` (the default)
