@@ -10,6 +10,8 @@ training, never inside a graph.
 
 import numpy as np
 
+from keras_opt._validation import check_number
+
 __all__ = ["linear_sum_assignment", "match_prototypes"]
 
 MAX_CLASSES = 4096
@@ -125,11 +127,8 @@ def match_prototypes(class_embeddings, prototypes, num_starts=8, seed=0):
             "In a high feature dimension the prototypes are near-orthogonal "
             "and their assignment matters little."
         )
-    if num_starts < 1:
-        raise ValueError(
-            "Invalid value for argument `num_starts`. Expected a strictly "
-            f"positive int. Received: num_starts={num_starts}"
-        )
+    num_starts = check_number("num_starts", num_starts, "int", low=1)
+    seed = check_number("seed", seed, "int")
     embeddings = _unit_rows(_reduce(embeddings, dim))
     targets = _unit_rows(prototypes.T)
     rng = np.random.default_rng(seed)
