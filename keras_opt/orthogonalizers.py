@@ -78,10 +78,11 @@ class Orthogonalizer:
     - `first_step_scale`: the factor c for which `map(P₀ + c·(P − P₀))`,
       P₀ the identity point, moves R by one gradient step from P₀ as far
       as Gram–Schmidt does (`recipe="default"` applies it);
-    - `is_scale_invariant`: `map(a·P) = map(P)` for a > 0 (per row for
-      Gram–Schmidt), so that P's growth shrinks the map's steps (under
-      `recipe="default"`, `StiefelAdam` shrinks an exact map's steps alike
-      when this is `False`: `keras_opt.recipes`).
+    - `is_scale_invariant`: whether `map(a·P) = map(P)` for a > 0 (per
+      row for Gram–Schmidt), so that P's growth shrinks the map's steps;
+      `None` when the map does not say. Under `recipe="default"`,
+      `StiefelAdam` shrinks alike the steps of an exact map that declares
+      `False` (`keras_opt.recipes`).
 
     Example:
 
@@ -101,7 +102,7 @@ class Orthogonalizer:
     is_stiefel = False
     supports_jit = True
     first_step_scale = 1.0
-    is_scale_invariant = False
+    is_scale_invariant = None
 
     def __call__(self, matrix):
         raise NotImplementedError(
@@ -242,6 +243,7 @@ class Cayley(Orthogonalizer):
     """
 
     is_exact = True
+    is_scale_invariant = False
     first_step_scale = 0.5
 
     def __call__(self, matrix):

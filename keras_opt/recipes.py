@@ -114,7 +114,7 @@ class Recipe:
         return (
             self.shrinks_adam_steps
             and getattr(orthogonalizer, "is_exact", False)
-            and not getattr(orthogonalizer, "is_scale_invariant", True)
+            and getattr(orthogonalizer, "is_scale_invariant", None) is False
         )
 
     def rotation_learning_rate_factor(self, optimizer_class):

@@ -110,6 +110,20 @@ class RecipesTest(test_case.TestCase):
         self.assertFalse(
             keras_opt.variable_tags.is_damped_step(ogd.rotation_parameter))
 
+    def test_custom_maps_are_damped_only_when_they_say_so(self):
+        class Undeclared(orthogonalizers.Orthogonalizer):
+            is_exact = True
+
+            def __call__(self, matrix):
+                return keras_opt.linalg.cayley(matrix)
+
+        class Declared(Undeclared):
+            is_scale_invariant = False
+
+        self.assertFalse(recipes.DEFAULT.damps_step(Undeclared()))
+        self.assertTrue(recipes.DEFAULT.damps_step(Declared()))
+        self.assertFalse(recipes.OFFICIAL.damps_step(Declared()))
+
     def test_unknown_recipe(self):
         with self.assertRaisesRegex(ValueError, r"\['default', 'official'\]"):
             keras_opt.layers.OPTDense(3, recipe="fast")
