@@ -295,36 +295,52 @@ def cholesky_qr(x):
     return transpose(ops.linalg.solve_triangular(lower, transpose(x), lower=True))
 
 
-def gram_schmidt(x, epsilon=1e-6):
-    """Classical Gram–Schmidt on the rows of square matrices.
+def gram_schmidt(x, epsilon=1e-6, vectors="rows"):
+    """Classical Gram–Schmidt on the rows (or columns) of square matrices.
 
     The official OPT code orthonormalizes the rows `p_1, ..., p_d` of P one
     after the other, `e_i ∝ p_i − Σ_{j<i} ⟨p_i, e_j⟩ e_j`. In exact arithmetic
     the result equals `Qᵀ` for `Pᵀ = Q T` with `diag(T) > 0`, which is how it
     is computed here: one Householder QR, with no loop over the rows and the
     backward stability of Householder instead of classical Gram–Schmidt.
+    With `vectors="columns"` the columns are orthonormalized instead: the
+    result is `Q` for `P = Q T`, `gram_schmidt(Pᵀ)ᵀ`.
 
     Args:
         x: Square matrices of shape `(..., d, d)`.
         epsilon: Relative guard of the gradient, see `sign_fixed_qr`.
+        vectors: `"rows"` or `"columns"`: which vectors of `x` are
+            orthonormalized.
 
     Returns:
-        Orthogonal matrices of shape `(..., d, d)` whose rows span the same
-        nested subspaces as the rows of `x`.
+        Orthogonal matrices of shape `(..., d, d)` whose rows (or columns)
+        span the same nested subspaces as those of `x`.
     """
-    return transpose(sign_fixed_qr(transpose(x), epsilon=epsilon))
+    if _transposes(vectors):
+        return transpose(sign_fixed_qr(transpose(x), epsilon=epsilon))
+    return sign_fixed_qr(x, epsilon=epsilon)
 
 
 @_with_qr_rotate_arguments
-def gram_schmidt_rotate(x, basis, epsilon=1e-6):
-    """`gram_schmidt(x) @ basis`, with a cheaper fused gradient.
+def gram_schmidt_rotate(x, basis, epsilon=1e-6, vectors="rows"):
+    """`gram_schmidt(x, vectors=vectors) @ basis`, with a cheaper gradient.
 
     The backward pass exploits that basis has few columns (n << d), so the
     gradient costs one d×d product and one triangular solve instead of four.
+    `vectors` is as for `gram_schmidt`.
 
     {{qr_rotate_arguments}}
     """
-    return _signed_qr_rotate(x, basis, True, None, epsilon)
+    return _signed_qr_rotate(x, basis, _transposes(vectors), None, epsilon)
+
+
+def _transposes(vectors):
+    if vectors not in ("rows", "columns"):
+        raise ValueError(
+            "Invalid value for argument `vectors`. Expected one of "
+            f"['rows', 'columns']. Received: vectors={vectors!r}"
+        )
+    return vectors == "rows"
 
 
 def _householder_last_sign(q, signs):

@@ -5,7 +5,7 @@ is one argument away:
 
 | name | alias | R in the forward pass | P starts at (official code) |
 |---|---|---|---|
-| `"gram_schmidt"` | `"gs"` | Gram–Schmidt of the rows of P | I (N(0, 1)) |
+| `"gram_schmidt"` | `"gs"` | Gram–Schmidt of the columns (rows) of P | I (N(0, 1)) |
 | `"householder"` | `"hr"` | Householder QR factor of P | I (N(0, 1)) |
 | `"lowdin"` | `"ls"` | polar factor P (PᵀP)^(-1/2) | I (N(0, 1)) |
 | `"cayley"` | `"cp"` | (I + S)(I − S)^(-1), S = triu(P) − triu(P)ᵀ | 0 (N(0, 1)) |
@@ -14,9 +14,10 @@ is one argument away:
 | `"penalty"` | `"or"` | P itself, plus β‖P Pᵀ − I‖_F in the loss | I (N(0, 1)) |
 | `"unconstrained"` | `"upt"` | P itself | I (N(0, 1)) |
 
-P starts at the map's identity point (`rotation_initializer`); the
-official code's start (`official_rotation_initializer`) is what OPT layers
-use with `recipe="official"`.
+P starts at the map's identity point (`rotation_initializer`), and
+Gram–Schmidt takes the columns of P; the official code's start
+(`official_rotation_initializer`) and its rows are what OPT layers use with
+`recipe="official"`.
 
 An orthogonalizer object carries everything a method needs: the map
 (`__call__`), the default initializer and regularizer of P, and whether P is
@@ -26,6 +27,7 @@ a Stiefel variable. Third parties subclass
 too and is wrapped in `FunctionOrthogonalizer`.
 """
 
+import copy
 import difflib
 import math
 
@@ -145,6 +147,17 @@ class Orthogonalizer:
         """
         return keras.ops.matmul(self(matrix), basis)
 
+    def oriented(self, vectors):
+        """The map that orthonormalizes the `vectors` of P, if it can choose.
+
+        A map that orthonormalizes vectors of P and leaves their choice to
+        the layer's recipe (`GramSchmidt(vectors=None)`) returns a copy
+        that takes `vectors`, `"rows"` or `"columns"` (the recipe's
+        `orthonormalized_vectors`); every other map returns itself.
+        """
+        del vectors
+        return self
+
     def get_config(self):
         return {}
 
@@ -183,17 +196,60 @@ class _GuardedMap(Orthogonalizer):
 
 @keras.saving.register_keras_serializable(package="keras_opt")
 class GramSchmidt(_GuardedMap):
-    """Gram–Schmidt orthonormalization of the rows of P (`"gs"`).
+    """Gram–Schmidt orthonormalization of the rows or columns of P (`"gs"`).
 
     See `keras_opt.linalg.gram_schmidt`. Scale-invariant: weight decay on P
     does not move R.
 
+    The official code orthonormalizes the rows of P, which are the rows of
+    R: one per input feature of the layer, since `x·W = x·R·V`. The columns
+    of R meet the rows of the basis V instead. Both give every orthogonal
+    R, and transposed they are one map, but they learn differently (see
+    `keras_opt.recipes` and docs/recipes.md). The default recipe takes the
+    columns, as Householder does; `recipe="official"` takes the rows.
+
     Args:
         epsilon: Relative guard of the gradient at rank-deficient P.
+        vectors: `"rows"`, `"columns"` or `None`: which vectors of P are
+            orthonormalized. `None` (the default) leaves the choice to the
+            recipe of the OPT layer that uses the map (`oriented`); called
+            on its own, such a map takes the rows.
     """
 
-    map_function = staticmethod(linalg.gram_schmidt)
-    rotate_function = staticmethod(linalg.gram_schmidt_rotate)
+    def __init__(self, epsilon=1e-6, vectors=None):
+        super().__init__(epsilon=epsilon)
+        if vectors not in (None, "rows", "columns"):
+            raise ValueError(
+                "Invalid value for argument `vectors`. Expected one of "
+                f"[None, 'rows', 'columns']. Received: vectors={vectors!r}"
+            )
+        self.vectors = vectors
+
+    def __call__(self, matrix):
+        return linalg.gram_schmidt(
+            matrix, epsilon=self.epsilon, vectors=self.vectors or "rows"
+        )
+
+    def rotate(self, matrix, basis):
+        return linalg.gram_schmidt_rotate(
+            matrix, basis, epsilon=self.epsilon, vectors=self.vectors or "rows"
+        )
+
+    def oriented(self, vectors):
+        if self.vectors is not None:
+            return self
+        oriented = copy.copy(self)
+        oriented.vectors = vectors
+        return oriented
+
+    def get_config(self):
+        return {**super().get_config(), "vectors": self.vectors}
+
+    @classmethod
+    def from_config(cls, config):
+        # Configs of version 0.2 and before have no `vectors`: their maps
+        # took the rows whatever the recipe.
+        return cls(**{"vectors": "rows", **config})
 
 
 @keras.saving.register_keras_serializable(package="keras_opt")

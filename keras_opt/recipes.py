@@ -7,6 +7,7 @@ networks of `keras_opt.models` and by the example scripts (`--recipe`):
 | | `"default"` | `"official"` (the released code) |
 |---|---|---|
 | P starts at | the map's identity point (R = I) | N(0, 1) (the identity for OGD) |
+| Gram–Schmidt orthonormalizes | the columns of P (V's side), as Householder does | the rows of P (the inputs' side) |
 | per-neuron gain `W = R·V·diag(g)` | yes (`use_gain=True`) | no |
 | first step of every exact map | moves R as far as Gram–Schmidt's | as the map's definition gives |
 | weight decay on P | none | the model's (`rotation_weight_decay`) |
@@ -44,6 +45,12 @@ class Recipe:
         rotation_learning_rate_factors: The rotation learning rate of the
             Stiefel optimizers (OGD) as a multiple of their learning rate,
             by optimizer class name.
+        orthonormalized_vectors: `"columns"` or `"rows"`: which vectors of
+            P a map that leaves the choice to the recipe orthonormalizes
+            (`GramSchmidt(vectors=None)`, `orient`). The rows of R meet the
+            layer's inputs, its columns the rows of the basis V; under SGD
+            Gram–Schmidt learned faster on the columns (docs/recipes.md,
+            item 7).
         shrinks_adam_steps: Whether `StiefelAdam` shrinks the steps of the
             P of an exact map that is not scale-invariant (Cayley) as a
             scale-invariant map's steps shrink: Adam moves each entry of P
@@ -61,6 +68,7 @@ class Recipe:
         equal_first_step,
         decays_rotation,
         rotation_learning_rate_factors,
+        orthonormalized_vectors="rows",
         shrinks_adam_steps=False,
     ):
         self.name = name
@@ -71,7 +79,16 @@ class Recipe:
         self.rotation_learning_rate_factors = dict(
             rotation_learning_rate_factors
         )
+        self.orthonormalized_vectors = orthonormalized_vectors
         self.shrinks_adam_steps = shrinks_adam_steps
+
+    def orient(self, orthogonalizer):
+        """`orthogonalizer`, taking this recipe's `orthonormalized_vectors`.
+
+        Only a map that leaves the choice open changes (see
+        `keras_opt.orthogonalizers.Orthogonalizer.oriented`).
+        """
+        return orthogonalizer.oriented(self.orthonormalized_vectors)
 
     def rotation_initializer(self, orthogonalizer):
         """The initializer of P for `orthogonalizer` under this recipe."""
@@ -134,6 +151,7 @@ DEFAULT = Recipe(
     equal_first_step=True,
     decays_rotation=False,
     rotation_learning_rate_factors=_OGD_FACTORS,
+    orthonormalized_vectors="columns",
     shrinks_adam_steps=True,
 )
 OFFICIAL = Recipe(

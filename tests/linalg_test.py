@@ -1,3 +1,5 @@
+import functools
+
 import keras
 import numpy as np
 from absl.testing import absltest
@@ -7,8 +9,10 @@ from keras_opt import linalg
 from tests import test_case
 
 
-def numpy_gram_schmidt(p):
-    """The official classical Gram–Schmidt on the rows of P."""
+def numpy_gram_schmidt(p, vectors="rows"):
+    """The official classical Gram–Schmidt on the rows (or columns) of P."""
+    if vectors == "columns":
+        return numpy_gram_schmidt(p.T).T
     basis = [p[0] / np.linalg.norm(p[0])]
     for row in p[1:]:
         b = np.stack(basis)
@@ -57,6 +61,11 @@ def random_matrix(d, seed=0, condition=None):
 class LinalgTest(test_case.TestCase):
     @parameterized.named_parameters(
         ("gram_schmidt", linalg.gram_schmidt, numpy_gram_schmidt),
+        (
+            "gram_schmidt_columns",
+            functools.partial(linalg.gram_schmidt, vectors="columns"),
+            functools.partial(numpy_gram_schmidt, vectors="columns"),
+        ),
         ("householder", linalg.householder, numpy_householder),
         ("lowdin", linalg.lowdin, numpy_lowdin),
         ("cayley", linalg.cayley, numpy_cayley),
@@ -156,6 +165,11 @@ class LinalgTest(test_case.TestCase):
 
     @parameterized.named_parameters(
         ("gram_schmidt", linalg.gram_schmidt, linalg.gram_schmidt_rotate),
+        (
+            "gram_schmidt_columns",
+            functools.partial(linalg.gram_schmidt, vectors="columns"),
+            functools.partial(linalg.gram_schmidt_rotate, vectors="columns"),
+        ),
         ("householder", linalg.householder, linalg.householder_rotate),
     )
     def test_low_rank_rotate_gradient_at_large_d(self, function, rotate):
@@ -195,6 +209,13 @@ class LinalgTest(test_case.TestCase):
             numeric = (4 * central(h / 2) - central(h)) / 3
             analytic = np.sum(fused * direction)
             self.assertLess(abs(numeric - analytic) / abs(analytic), 1e-6, name)
+
+    def test_gram_schmidt_rejects_unknown_vectors(self):
+        with self.assertRaisesRegex(
+            ValueError, r"Expected one of \['rows', 'columns'\]. "
+            "Received: vectors=0"
+        ):
+            linalg.gram_schmidt(np.eye(3), vectors=0)
 
     def test_gram_schmidt_is_scale_invariant(self):
         p = random_matrix(5)

@@ -4,6 +4,8 @@ A new orthogonalizer added to `orthogonalizers.ALL_OBJECTS` is tested here
 without new test code.
 """
 
+import functools
+
 import keras
 import numpy as np
 from absl.testing import absltest
@@ -16,10 +18,20 @@ from tests import test_case
 
 ALL = sorted(orthogonalizers.ALL_OBJECTS, key=lambda cls: cls.__name__)
 EXACT = [cls for cls in ALL if cls.is_exact]
+# The maps as layers use them: Gram–Schmidt of the columns too (the default
+# recipe's), besides each class's own default (the rows).
+GRAM_SCHMIDT_COLUMNS = (
+    "GramSchmidt_columns",
+    functools.partial(orthogonalizers.GramSchmidt, vectors="columns"),
+)
 
 
 def named(classes):
     return [(cls.__name__, cls) for cls in classes]
+
+
+def maps(classes):
+    return named(classes) + [GRAM_SCHMIDT_COLUMNS]
 
 
 def sample_points(d, seed=0):
@@ -51,7 +63,7 @@ def finite_difference_gradient(function, p, cotangent, step=1e-5):
 
 
 class OrthogonalizerConformanceTest(test_case.TestCase):
-    @parameterized.named_parameters(named(EXACT))
+    @parameterized.named_parameters(maps(EXACT))
     def test_orthonormal_float32(self, cls):
         orthogonalizer = cls()
         for d in (1, 2, 3, 16, 64, 257, 1024):
@@ -59,7 +71,7 @@ class OrthogonalizerConformanceTest(test_case.TestCase):
             r = orthogonalizer(p.astype("float32"))
             self.assertOrthonormal(r, atol=1e-5)
 
-    @parameterized.named_parameters(named(EXACT))
+    @parameterized.named_parameters(maps(EXACT))
     def test_orthonormal_ill_conditioned(self, cls):
         orthogonalizer = cls()
         for d in (16, 256):
@@ -71,7 +83,7 @@ class OrthogonalizerConformanceTest(test_case.TestCase):
                     orthogonalizer(p.astype("float32")), atol=1e-5
                 )
 
-    @parameterized.named_parameters(named(ALL))
+    @parameterized.named_parameters(maps(ALL))
     def test_shapes_and_dtypes(self, cls):
         orthogonalizer = cls()
         for dtype in ("float32", "float64"):
@@ -82,7 +94,7 @@ class OrthogonalizerConformanceTest(test_case.TestCase):
             single = orthogonalizer(p[1, 2].astype(dtype))
             self.assertAllClose(r[1, 2], single, atol=1e-5)
 
-    @parameterized.named_parameters(named(ALL))
+    @parameterized.named_parameters(maps(ALL))
     def test_gradients_match_finite_differences(self, cls):
         orthogonalizer = cls()
         d = 5
@@ -98,7 +110,7 @@ class OrthogonalizerConformanceTest(test_case.TestCase):
             error = np.max(np.abs(analytic - numeric)) / scale
             self.assertLess(error, 1e-6, f"{point}: relative error {error:.3g}")
 
-    @parameterized.named_parameters(named(ALL))
+    @parameterized.named_parameters(maps(ALL))
     def test_rotate_matches_product_and_its_gradients(self, cls):
         orthogonalizer = cls()
         d, n = 5, 3
@@ -131,7 +143,7 @@ class OrthogonalizerConformanceTest(test_case.TestCase):
                 atol=1e-10,
             )
 
-    @parameterized.named_parameters(named(ALL))
+    @parameterized.named_parameters(maps(ALL))
     def test_degenerate_input_gives_no_nan(self, cls):
         orthogonalizer = cls()
         rank_one = np.outer(np.arange(1.0, 5.0), np.ones(4))
@@ -254,6 +266,39 @@ class RegistryTest(test_case.TestCase):
         else:
             self.assertIsNone(regularizer)
 
+    def test_gram_schmidt_vectors(self):
+        p = np.random.default_rng(3).standard_normal((6, 6))
+        rows = orthogonalizers.GramSchmidt(vectors="rows")
+        columns = orthogonalizers.GramSchmidt(vectors="columns")
+        self.assertAllClose(columns(p), np.asarray(rows(p.T)).T, atol=1e-12)
+        self.assertAllClose(orthogonalizers.GramSchmidt()(p), rows(p), atol=0)
+        # Each is invariant to the scales of its own vectors only.
+        scales = np.diag(np.linspace(0.5, 3.0, 6))
+        self.assertAllClose(rows(scales @ p), rows(p), atol=1e-12)
+        self.assertAllClose(columns(p @ scales), columns(p), atol=1e-12)
+        moved = np.asarray(columns(scales @ p)) - np.asarray(columns(p))
+        self.assertGreater(np.max(np.abs(moved)), 0.1)
+
+    def test_gram_schmidt_oriented_only_when_open(self):
+        open_map = orthogonalizers.GramSchmidt(epsilon=1e-4)
+        oriented = open_map.oriented("columns")
+        self.assertIsNot(oriented, open_map)
+        self.assertIsNone(open_map.vectors)
+        self.assertEqual(oriented.vectors, "columns")
+        self.assertEqual(oriented.epsilon, 1e-4)
+        chosen = orthogonalizers.GramSchmidt(vectors="rows")
+        self.assertIs(chosen.oriented("columns"), chosen)
+        cayley = orthogonalizers.Cayley()
+        self.assertIs(cayley.oriented("columns"), cayley)
+
+    def test_gram_schmidt_config_of_version_0_2_takes_the_rows(self):
+        revived = orthogonalizers.deserialize(
+            {"class_name": "GramSchmidt", "config": {"epsilon": 1e-6}}
+        )
+        self.assertEqual(revived.vectors, "rows")
+        config = orthogonalizers.GramSchmidt().get_config()
+        self.assertIsNone(orthogonalizers.GramSchmidt.from_config(config).vectors)
+
     def test_invalid_hyperparameters(self):
         with self.assertRaisesRegex(ValueError, "`beta`.*Received: beta=-1"):
             orthogonalizers.Penalty(beta=-1)
@@ -263,6 +308,11 @@ class RegistryTest(test_case.TestCase):
             orthogonalizers.NewtonSchulz(max_condition=0.5)
         with self.assertRaisesRegex(ValueError, "epsilon=2"):
             orthogonalizers.GramSchmidt(epsilon=2)
+        with self.assertRaisesRegex(
+            ValueError, r"Expected one of \[None, 'rows', 'columns'\]. "
+            "Received: vectors='cols'"
+        ):
+            orthogonalizers.GramSchmidt(vectors="cols")
 
     def test_invalid_hyperparameter_types(self):
         with self.assertRaisesRegex(TypeError, "Received: beta=True"):

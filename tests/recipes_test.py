@@ -8,6 +8,7 @@ from absl.testing import parameterized
 import keras_opt
 from keras_opt import orthogonalizers
 from keras_opt import recipes
+from tests import linalg_test
 from tests import test_case
 
 EXACT = sorted(
@@ -76,6 +77,44 @@ class RecipesTest(test_case.TestCase):
         explicit.build((None, 4))
         self.assertIsNone(explicit.log_gain)
         self.assertEqual(explicit.get_config()["use_gain"], False)
+
+    def test_gram_schmidt_takes_the_recipes_vectors(self):
+        rng = np.random.default_rng(4)
+        p = rng.standard_normal((6, 6)).astype("float32")
+        scales = np.diag(np.linspace(0.5, 3.0, 6)).astype("float32")
+        for recipe, vectors in (("default", "columns"), ("official", "rows")):
+            layer = keras_opt.layers.OPTDense(3, recipe=recipe)
+            layer.build((None, 6))
+            self.assertEqual(layer.orthogonalizer.vectors, vectors)
+            self.assertEqual(
+                recipes.get(recipe).orthonormalized_vectors,
+                vectors,
+            )
+            layer.rotation_parameter.assign(p)
+            expected = linalg_test.numpy_gram_schmidt(
+                p.astype(np.float64), vectors
+            )
+            self.assertAllClose(layer.rotation, expected, atol=1e-5)
+            scaled = p @ scales if vectors == "columns" else scales @ p
+            layer.rotation_parameter.assign(scaled)
+            self.assertAllClose(layer.rotation, expected, atol=1e-5)
+        chosen = keras_opt.layers.OPTDense(
+            3, orthogonalizer=orthogonalizers.GramSchmidt(vectors="rows")
+        )
+        self.assertEqual(chosen.orthogonalizer.vectors, "rows")
+
+    def test_gram_schmidt_layers_of_version_0_2_keep_the_rows(self):
+        # Version 0.2 wrote the map's config without `vectors`: its layers
+        # took the rows under every recipe, and load as they were trained.
+        layer = keras_opt.layers.OPTDense(3)
+        config = layer.get_config()
+        del config["orthogonalizer"]["config"]["vectors"]
+        self.assertEqual(
+            keras_opt.layers.OPTDense.from_config(config).orthogonalizer.vectors,
+            "rows",
+        )
+        revived = keras_opt.layers.OPTDense.from_config(layer.get_config())
+        self.assertEqual(revived.orthogonalizer.vectors, "columns")
 
     def test_rotation_regularizer_by_recipe(self):
         gs = orthogonalizers.get("gs")

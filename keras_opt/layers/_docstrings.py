@@ -47,7 +47,8 @@ OPT_ARGUMENTS = f"""{_orthogonalizer_argument()}
         recipe: `"default"` or `"official"`, the preset of
             `keras_opt.recipes`: where P starts, whether the layer learns a
             gain, whether every exact map takes first steps as large as
-            Gram–Schmidt's, and whether `StiefelAdam` shrinks a Cayley P's
+            Gram–Schmidt's, which vectors of P Gram–Schmidt orthonormalizes
+            (the columns, or the official rows), and whether `StiefelAdam` shrinks a Cayley P's
             steps as a scale-invariant map's shrink. `"official"` is the
             released code exactly.
         subspace: S-OPT: the dimension p of the random coordinate subspace

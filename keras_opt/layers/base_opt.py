@@ -69,8 +69,10 @@ class BaseOPT:
     ):
         _arguments.check_stock_arguments(self, super().__init__, args, kwargs)
         super().__init__(*args, **kwargs)
-        self.orthogonalizer = _rotation.get_orthogonalizer(orthogonalizer)
         recipe = recipes.get(recipe)
+        self.orthogonalizer = recipe.orient(
+            _rotation.get_orthogonalizer(orthogonalizer)
+        )
         self.recipe = recipe.name
         self.use_gain = _arguments.use_gain(recipe, use_gain)
         self.basis_initializer = keras.initializers.get(

@@ -1,5 +1,7 @@
 """Block-diagonal rotations: OPT layers with `block_size=b`."""
 
+import functools
+
 import keras
 import numpy as np
 from absl.testing import absltest
@@ -32,6 +34,10 @@ FAN_IN, BLOCK = 11, 4
 def numpy_rotation(layer):
     """R = Πᵀ·diag(map(P_i))·Π, built block by block in float64."""
     reference = REFERENCES[type(layer.orthogonalizer)]
+    if isinstance(layer.orthogonalizer, orthogonalizers.GramSchmidt):
+        reference = functools.partial(
+            reference, vectors=layer.orthogonalizer.vectors
+        )
     p = np.asarray(layer._map_input(), np.float64)
     permutation = np.asarray(layer.block_permutation)
     d = len(permutation)

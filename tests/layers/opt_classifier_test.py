@@ -8,13 +8,8 @@ from absl.testing import parameterized
 import keras_opt
 from keras_opt import layers
 from keras_opt import models
+from tests import linalg_test
 from tests import test_case
-
-
-def numpy_gram_schmidt(p):
-    q, t = np.linalg.qr(p.T)
-    signs = np.where(np.diag(t) < 0, -1.0, 1.0)
-    return (q * signs).T
 
 
 def _classifier_model(**kwargs):
@@ -28,8 +23,8 @@ class OPTClassifierTest(test_case.TestCase):
         head = layers.OPTClassifier(7)
         x = np.random.default_rng(0).standard_normal((3, 5)).astype("float32")
         logits = head(x)
-        rotation = numpy_gram_schmidt(
-            np.asarray(head.rotation_parameter, np.float64)
+        rotation = linalg_test.numpy_gram_schmidt(
+            np.asarray(head.rotation_parameter, np.float64), "columns"
         )
         basis = np.asarray(head.basis, np.float64)
         self.assertAllClose(logits, x @ rotation @ basis, atol=1e-5)
@@ -164,8 +159,8 @@ class OPTClassifierTest(test_case.TestCase):
         steps = np.round(np.diff(directions[classes]) / (2 * np.pi / 10)) % 10
         self.assertTrue(set(steps) in ({1}, {9}), steps)
         x = rng.standard_normal((3, 2)).astype("float32")
-        rotation = numpy_gram_schmidt(
-            np.asarray(head.rotation_parameter, np.float64))
+        rotation = linalg_test.numpy_gram_schmidt(
+            np.asarray(head.rotation_parameter, np.float64), "columns")
         self.assertAllClose(model(x), x @ rotation @ before[:, order],
                             atol=1e-5)
         path = os.path.join(self.get_temp_dir(), "assigned.keras")

@@ -3,13 +3,8 @@ import numpy as np
 from absl.testing import absltest
 
 import keras_opt
+from tests import linalg_test
 from tests import test_case
-
-
-def numpy_gram_schmidt(p):
-    q, t = np.linalg.qr(p.T)
-    signs = np.where(np.diag(t) < 0, -1.0, 1.0)
-    return (q * signs).T
 
 
 class OPTDenseTest(test_case.TestCase):
@@ -27,11 +22,12 @@ class OPTDenseTest(test_case.TestCase):
         p = np.asarray(layer.rotation_parameter, dtype=np.float64)
         basis = np.asarray(layer.basis, dtype=np.float64)
         gain = np.exp(np.asarray(layer.log_gain, dtype=np.float64))
-        kernel = numpy_gram_schmidt(p) @ basis * gain
+        rotation = linalg_test.numpy_gram_schmidt(p, "columns")
+        kernel = rotation @ basis * gain
         expected = np.maximum(x @ kernel + np.asarray(layer.bias), 0.0)
         self.assertAllClose(y, expected, atol=1e-5, rtol=1e-5)
         self.assertAllClose(layer.kernel, kernel, atol=1e-5, rtol=1e-5)
-        self.assertAllClose(layer.rotation, numpy_gram_schmidt(p), atol=1e-5)
+        self.assertAllClose(layer.rotation, rotation, atol=1e-5)
         self.assertEqual(tuple(layer.basis.shape), (7, 5))
 
     def test_basis_is_he_normal(self):

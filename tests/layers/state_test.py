@@ -21,6 +21,7 @@ from absl.testing import parameterized
 
 import keras_opt
 from keras_opt import layers
+from tests import linalg_test
 from tests import test_case
 
 # name: (OPT layer, the stock layer it stands for, input shape).
@@ -59,11 +60,6 @@ CASES = [
 ]
 
 
-def numpy_gram_schmidt(p):
-    q, t = np.linalg.qr(p.T)
-    return (q * np.where(np.diag(t) < 0, -1.0, 1.0)).T
-
-
 def make_model(name, stock=False):
     make_opt, make_stock, shape = LAYERS[name]
     layer = make_stock() if stock else make_opt()
@@ -83,7 +79,8 @@ def reference_model(model, name):
     gain = np.exp(np.asarray(layer.log_gain, np.float64))
     reference = make_model(name, stock=True)
     kernel = reference.layers[0].kernel
-    weights = [(numpy_gram_schmidt(p) @ basis * gain).reshape(kernel.shape)]
+    rotation = linalg_test.numpy_gram_schmidt(p, "columns")
+    weights = [(rotation @ basis * gain).reshape(kernel.shape)]
     reference.layers[0].set_weights(weights + [np.asarray(layer.bias)])
     return reference
 
@@ -302,7 +299,9 @@ class _Check(keras.callbacks.Callback):
             layer = opt_layer(self.model)
             self.test.assertAllClose(
                 np.asarray(layer.kernel).reshape(layer.basis.shape),
-                numpy_gram_schmidt(np.asarray(layer.rotation_parameter))
+                linalg_test.numpy_gram_schmidt(
+                    np.asarray(layer.rotation_parameter, np.float64), "columns"
+                )
                 @ np.asarray(layer.basis)
                 * np.exp(np.asarray(layer.log_gain)),
                 atol=1e-5, msg=self.step,

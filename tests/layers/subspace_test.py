@@ -8,6 +8,7 @@ from absl.testing import parameterized
 import keras_opt
 from keras_opt import layers
 from keras_opt import orthogonalizers
+from tests import linalg_test
 from tests import test_case
 
 EXACT = sorted(
@@ -15,12 +16,6 @@ EXACT = sorted(
     for name, cls in orthogonalizers.ALIASES.items()
     if cls.is_exact or cls.is_stiefel
 )
-
-
-def numpy_gram_schmidt(p):
-    q, t = np.linalg.qr(p.T)
-    signs = np.where(np.diag(t) < 0, -1.0, 1.0)
-    return (q * signs).T
 
 
 def _random_orthogonal(p, seed):
@@ -37,9 +32,8 @@ class SubspaceTest(test_case.TestCase):
         indices = np.asarray(layer.subspace_indices)
         basis = np.asarray(layer.basis, np.float64)
         expected = basis.copy()
-        expected[indices] = numpy_gram_schmidt(p.astype(np.float64)) @ basis[
-            indices
-        ]
+        rotation = linalg_test.numpy_gram_schmidt(p.astype(np.float64), "columns")
+        expected[indices] = rotation @ basis[indices]
         self.assertAllClose(layer.kernel, expected, atol=1e-5)
         self.assertEqual(tuple(layer.rotation_parameter.shape), (3, 3))
         self.assertEqual(tuple(layer.rotation.shape), (3, 3))
