@@ -48,9 +48,9 @@ OPT_ARGUMENTS = f"""{_orthogonalizer_argument()}
             `keras_opt.recipes`: where P starts, whether the layer learns a
             gain, whether every exact map takes first steps as large as
             Gram–Schmidt's, which vectors of P Gram–Schmidt orthonormalizes
-            (the columns, or the official rows), and whether `StiefelAdam` shrinks a Cayley P's
-            steps as a scale-invariant map's shrink. `"official"` is the
-            released code exactly.
+            (the columns, or the official rows), and whether `StiefelAdam`
+            shrinks a Cayley P's steps as a scale-invariant map's shrink.
+            `"official"` is the released code exactly.
         subspace: S-OPT: the dimension p of the random coordinate subspace
             of the fan-in that is rotated per episode, an int, or a float
             fraction of d (`0.25` for d/4, rounded). `None` (the default)

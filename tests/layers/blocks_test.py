@@ -35,9 +35,8 @@ def numpy_rotation(layer):
     """R = Πᵀ·diag(map(P_i))·Π, built block by block in float64."""
     reference = REFERENCES[type(layer.orthogonalizer)]
     if isinstance(layer.orthogonalizer, orthogonalizers.GramSchmidt):
-        reference = functools.partial(
-            reference, vectors=layer.orthogonalizer.vectors
-        )
+        # The default recipe's, which every layer here has.
+        reference = functools.partial(reference, vectors="columns")
     p = np.asarray(layer._map_input(), np.float64)
     permutation = np.asarray(layer.block_permutation)
     d = len(permutation)

@@ -21,7 +21,11 @@ def _classifier_model(**kwargs):
 class OPTClassifierTest(test_case.TestCase):
     def test_logits_are_x_r_v(self):
         head = layers.OPTClassifier(7)
-        x = np.random.default_rng(0).standard_normal((3, 5)).astype("float32")
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((3, 5)).astype("float32")
+        head.build((None, 5))
+        # Away from R = I, where rows and columns give the same R.
+        head.rotation_parameter.assign(rng.standard_normal((5, 5)))
         logits = head(x)
         rotation = linalg_test.numpy_gram_schmidt(
             np.asarray(head.rotation_parameter, np.float64), "columns"
