@@ -55,6 +55,8 @@ PLAIN_NOTES = {
                "so that classes that look alike get neighbouring "
                "prototypes.",
 }
+# Chance accuracy in %, for the scripts whose test set is balanced.
+CHANCE = {"fashion_mnist": 10.0, "mlp": 10.0}
 # Issue 17's targets on top of issue 8's: (minimum vs plain, in points).
 MARGINS = {"gcn": {"gs": -0.3, "cp": -0.3, "ogd": -0.3},
            "fashion_mnist": {"gs": -0.3, "cp": -0.3},
@@ -198,14 +200,32 @@ def _absolute_lines(script, plain, opt):
     return []
 
 
-def _ablation_line(means):
+def seeds_at_chance(script, entry):
+    """The seeds of `entry` whose test accuracy is within 1 point of chance.
+
+    Only for scripts whose test set is balanced (`CHANCE`): a network that
+    predicts one class there scores exactly chance.
+    """
+    if script not in CHANCE:
+        return []
+    return [seed for seed, value in zip(entry["seeds"],
+                                        entry["test_accuracy"]["values"])
+            if 100 * value <= CHANCE[script] + 1.0]
+
+
+def _ablation_line(script, entries, means):
     if "upt" not in means or DEFAULT_METHOD not in means:
         return []
     fn = (f"; FN ✗ (V trained too) {means['gs_fn']:.2f} vs FN ✓ "
           f"{means[DEFAULT_METHOD]:.2f}" if "gs_fn" in means else "")
+    chance = seeds_at_chance(script, entries["upt"])
+    collapsed = (
+        f"; UPT collapses to chance ({CHANCE[script]:g} %) on seed"
+        f"{'s' if len(chance) > 1 else ''} {', '.join(map(str, chance))}"
+        if chance else "")
     return [f"- ablation: UPT (no orthogonality) {means['upt']:.2f} vs OPT "
-            f"{means[DEFAULT_METHOD]:.2f}{fn} (paper, CIFAR-100 CNN-6 error: "
-            "UPT 42.61, OPT FN ✗ 37.24, OPT FN ✓ 33.02)"]
+            f"{means[DEFAULT_METHOD]:.2f}{fn}{collapsed} (paper, CIFAR-100 "
+            "CNN-6 error: UPT 42.61, OPT FN ✗ 37.24, OPT FN ✓ 33.02)"]
 
 
 def target_lines(script, entries):
@@ -219,7 +239,8 @@ def target_lines(script, entries):
            and not label.endswith(OFFICIAL_SUFFIX)}
     return (_absolute_lines(script, plain, opt)
             + _margin_lines(script, plain, opt)
-            + _best_lines(script, plain, opt) + _ablation_line(means))
+            + _best_lines(script, plain, opt)
+            + _ablation_line(script, entries, means))
 
 
 METHOD_NOTE = (

@@ -109,6 +109,23 @@ class ResultsPageTest(test_case.TestCase):
         self.assertIn("- the main job (gs) ≥ 88.5: 88.40 (**missed**)",
                       main_job)
 
+    def test_ablation_names_the_seeds_at_chance(self):
+        entries = {"plain": _entry([0.88, 0.88, 0.88]),
+                   "gs": _entry([0.89, 0.89, 0.89]),
+                   "upt": _entry([0.10, 0.83, 0.1099], seeds=[4, 5, 6])}
+        line = results_page.target_lines("fashion_mnist", entries)[-1]
+        self.assertIn("UPT collapses to chance (10 %) on seeds 4, 6 (", line)
+        entries["upt"] = _entry([0.10, 0.83, 0.112], seeds=[4, 5, 6])
+        line = results_page.target_lines("fashion_mnist", entries)[-1]
+        self.assertIn("on seed 4 (", line)
+        entries["upt"] = _entry([0.83])
+        line = results_page.target_lines("fashion_mnist", entries)[-1]
+        self.assertNotIn("chance", line)
+        # Cora's test set is not balanced: chance is not one number there.
+        entries["upt"] = _entry([0.10])
+        self.assertNotIn("chance", results_page.target_lines(
+            "gcn", entries)[-1])
+
     def test_prototype_energy_table(self):
         energy = {"prototypes": {"s=1": 0.86, "s=2": 0.92},
                   "gaussian": {"s=1": 1.95, "s=2": 19.3}, "regular": None}
