@@ -288,8 +288,11 @@ def write_page(summary, output_dir, grid, with_plots=(), small_data=None):
         "published recipe for the plain network; no method was tuned on "
         "these runs, and the recipe was chosen on validation data (see the "
         "closing note of issue 8 and `docs/recipes.md`). `upt` is the "
-        "paper's UPT ablation (W = P·V, P unconstrained) and `gs_fn` its "
-        "FN ✗ ablation (V trained too).",
+        "paper's UPT ablation (W = P·V, P unconstrained: a gradient step "
+        "on P moves W by the plain step times VᵀV, whose largest "
+        "eigenvalue can be several times 1, so UPT can diverge at a "
+        "learning rate the plain network takes) and `gs_fn` its FN ✗ "
+        "ablation (V trained too).",
         "",
         results_page.METHOD_NOTE,
         "",
