@@ -12,7 +12,7 @@ networks of `keras_opt.models` and by the example scripts (`--recipe`):
 | first step of every exact map | moves R as far as Gram–Schmidt's | as the map's definition gives |
 | weight decay on P | none | the model's (`rotation_weight_decay`) |
 | OGD rotation learning rate | 0.2 × lr (StiefelSGD), 10 × lr (StiefelAdam) | the same |
-| `StiefelAdam`'s step on a map that is not scale-invariant (Cayley) | shrinks as a scale-invariant map's does | Adam's |
+| `StiefelAdam`'s step on the P of an exact map | OGD's: one second moment ‖G‖²_F, the rotation learning rate | Adam's |
 
 Why each choice is made, with the measurements, is in `docs/recipes.md`.
 
@@ -51,6 +51,16 @@ class Recipe:
             layer's inputs, its columns the rows of the basis V; under SGD
             Gram–Schmidt learned faster on the columns (docs/recipes.md,
             item 7).
+        adam_steps_like_ogd: Whether `StiefelAdam` steps the P of an exact
+            map as Cayley Adam steps OGD's R: Adam's first moment over one
+            shared scale, the root of the running mean of ‖G‖²_F, at the
+            rotation learning rate (`steps_like_ogd`,
+            `variable_tags.mark_rotation_step`). Adam's per-entry scale
+            moves each of P's d² entries by about lr even when its gradient
+            is noise, and Gram–Schmidt's backward pass gives every entry
+            some gradient: on Cora the first layer's W kept changing by
+            about 20 % a step to the end of training (docs/recipes.md,
+            item 8). Takes precedence over `shrinks_adam_steps`.
         shrinks_adam_steps: Whether `StiefelAdam` shrinks the steps of the
             P of an exact map that is not scale-invariant (Cayley) as a
             scale-invariant map's steps shrink: Adam moves each entry of P
@@ -70,6 +80,7 @@ class Recipe:
         rotation_learning_rate_factors,
         orthonormalized_vectors="rows",
         shrinks_adam_steps=False,
+        adam_steps_like_ogd=False,
     ):
         self.name = name
         self.identity_start = identity_start
@@ -81,6 +92,7 @@ class Recipe:
         )
         self.orthonormalized_vectors = orthonormalized_vectors
         self.shrinks_adam_steps = shrinks_adam_steps
+        self.adam_steps_like_ogd = adam_steps_like_ogd
 
     def orient(self, orthogonalizer):
         """`orthogonalizer`, taking this recipe's `orthonormalized_vectors`.
@@ -126,10 +138,19 @@ class Recipe:
             return None
         return official_l2(weight_decay)
 
+    def steps_like_ogd(self, orthogonalizer):
+        """Whether `StiefelAdam` steps `orthogonalizer`'s P as OGD's R."""
+        return (
+            self.adam_steps_like_ogd
+            and getattr(orthogonalizer, "is_exact", False)
+            and not orthogonalizer.is_stiefel
+        )
+
     def damps_step(self, orthogonalizer):
         """Whether `StiefelAdam` shrinks the steps of `orthogonalizer`'s P."""
         return (
             self.shrinks_adam_steps
+            and not self.steps_like_ogd(orthogonalizer)
             and getattr(orthogonalizer, "is_exact", False)
             and getattr(orthogonalizer, "is_scale_invariant", None) is False
         )
@@ -152,7 +173,7 @@ DEFAULT = Recipe(
     decays_rotation=False,
     rotation_learning_rate_factors=_OGD_FACTORS,
     orthonormalized_vectors="columns",
-    shrinks_adam_steps=True,
+    adam_steps_like_ogd=True,
 )
 OFFICIAL = Recipe(
     "official",

@@ -1,4 +1,4 @@
-"""Tags that tell optimizers how to step a variable (Stiefel, damped)."""
+"""Tags that tell optimizers how to step a variable (Stiefel, damped, rotation)."""
 
 import warnings
 
@@ -8,6 +8,7 @@ _STIEFEL_ATTR = "_keras_opt_stiefel"
 _HANDLED_ATTR = "_keras_opt_stiefel_handled"
 _WARNED_ATTR = "_keras_opt_stiefel_unhandled_warned"
 _DAMPED_ATTR = "_keras_opt_damped_step"
+_ROTATION_STEP_ATTR = "_keras_opt_rotation_step"
 
 
 def mark_stiefel(variable):
@@ -66,6 +67,33 @@ def mark_damped_step(variable):
 def is_damped_step(variable):
     """Returns whether `variable` was tagged with `mark_damped_step`."""
     return bool(getattr(variable, _DAMPED_ATTR, False))
+
+
+def mark_rotation_step(variable):
+    """Marks `variable` as a P that `StiefelAdam` steps as OGD's R.
+
+    OPT layers of `recipe="default"` tag the P of every exact map:
+    `StiefelAdam` keeps Adam's moments for it but divides the first
+    moment by one shared scale, the root of the sum of the second moments
+    (the running mean of ‖G‖²_F, as Cayley Adam keeps for OGD's R), and
+    steps it at the rotation learning rate. The step keeps the direction
+    of P's gradient and its Frobenius norm is at most that rate
+    (`keras_opt.recipes.Recipe`). Other optimizers ignore the tag. Like
+    `mark_stiefel`, it is a plain Python attribute.
+
+    Args:
+        variable: A `keras.Variable` of shape `(..., d, d)`.
+
+    Returns:
+        The same variable.
+    """
+    setattr(variable, _ROTATION_STEP_ATTR, True)
+    return variable
+
+
+def is_rotation_step(variable):
+    """Returns whether `variable` was tagged with `mark_rotation_step`."""
+    return bool(getattr(variable, _ROTATION_STEP_ATTR, False))
 
 
 def mark_handled(variable):

@@ -1,5 +1,7 @@
 """The recipes, and the first-step property of the default recipe."""
 
+import copy
+
 import keras
 import numpy as np
 from absl.testing import absltest
@@ -135,19 +137,26 @@ class RecipesTest(test_case.TestCase):
         self.assertEqual(same, cls.is_scale_invariant)
 
     @parameterized.named_parameters((cls.__name__, cls) for cls in EXACT)
-    def test_default_recipe_damps_the_steps_of_other_maps(self, cls):
-        # StiefelAdam reads the tag (tests/optimizers/stiefel_adam_test.py).
-        for recipe, expected in (("default", not cls.is_scale_invariant),
-                                 ("official", False)):
+    def test_default_recipe_steps_every_exact_p_as_a_rotation(self, cls):
+        # StiefelAdam reads the tags (tests/optimizers/stiefel_adam_test.py).
+        shrinking = copy.copy(recipes.DEFAULT)
+        shrinking.adam_steps_like_ogd = False
+        shrinking.shrinks_adam_steps = True
+        tags = keras_opt.variable_tags
+        for recipe, rotation, damped in (
+                ("default", True, False), ("official", False, False),
+                (shrinking, False, not cls.is_scale_invariant)):
             layer = keras_opt.layers.OPTDense(
                 3, orthogonalizer=cls(), recipe=recipe)
             layer.build((None, 5))
-            self.assertEqual(keras_opt.variable_tags.is_damped_step(
-                layer.rotation_parameter), expected)
-        ogd = keras_opt.layers.OPTDense(3, orthogonalizer="ogd")
-        ogd.build((None, 5))
-        self.assertFalse(
-            keras_opt.variable_tags.is_damped_step(ogd.rotation_parameter))
+            p = layer.rotation_parameter
+            self.assertEqual(tags.is_rotation_step(p), rotation)
+            self.assertEqual(tags.is_damped_step(p), damped)
+        for name in ("ogd", "upt", "or"):
+            layer = keras_opt.layers.OPTDense(3, orthogonalizer=name)
+            layer.build((None, 5))
+            self.assertFalse(tags.is_rotation_step(layer.rotation_parameter))
+            self.assertFalse(tags.is_damped_step(layer.rotation_parameter))
 
     def test_custom_maps_are_damped_only_when_they_say_so(self):
         class Undeclared(orthogonalizers.Orthogonalizer):
@@ -159,9 +168,15 @@ class RecipesTest(test_case.TestCase):
         class Declared(Undeclared):
             is_scale_invariant = False
 
-        self.assertFalse(recipes.DEFAULT.damps_step(Undeclared()))
-        self.assertTrue(recipes.DEFAULT.damps_step(Declared()))
+        shrinking = copy.copy(recipes.DEFAULT)
+        shrinking.adam_steps_like_ogd = False
+        shrinking.shrinks_adam_steps = True
+        self.assertFalse(shrinking.damps_step(Undeclared()))
+        self.assertTrue(shrinking.damps_step(Declared()))
         self.assertFalse(recipes.OFFICIAL.damps_step(Declared()))
+        # Stepping P as a rotation takes precedence over shrinking.
+        self.assertTrue(recipes.DEFAULT.steps_like_ogd(Declared()))
+        self.assertFalse(recipes.DEFAULT.damps_step(Declared()))
 
     def test_unknown_recipe(self):
         with self.assertRaisesRegex(ValueError, r"\['default', 'official'\]"):

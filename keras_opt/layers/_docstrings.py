@@ -49,7 +49,7 @@ OPT_ARGUMENTS = f"""{_orthogonalizer_argument()}
             gain, whether every exact map takes first steps as large as
             Gram–Schmidt's, which vectors of P Gram–Schmidt orthonormalizes
             (the columns, or the official rows), and whether `StiefelAdam`
-            shrinks a Cayley P's steps as a scale-invariant map's shrink.
+            steps an exact map's P as it steps OGD's R.
             `"official"` is the released code exactly.
         subspace: S-OPT: the dimension p of the random coordinate subspace
             of the fan-in that is rotated per episode, an int, or a float

@@ -53,6 +53,8 @@ def tag(layer):
     """Tags the P of `layer` for the optimizers (`keras_opt.variable_tags`)."""
     if layer.orthogonalizer.is_stiefel:
         variable_tags.mark_stiefel(layer.rotation_parameter)
+    elif layer._recipe.steps_like_ogd(layer.orthogonalizer):
+        variable_tags.mark_rotation_step(layer.rotation_parameter)
     elif layer._recipe.damps_step(layer.orthogonalizer):
         variable_tags.mark_damped_step(layer.rotation_parameter)
 

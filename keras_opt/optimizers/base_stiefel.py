@@ -92,10 +92,14 @@ class StiefelOptimizerMixin:
     implement `_stiefel_direction(x, gradient, state)`. With
     `damps_tagged_steps`, variables tagged by
     `keras_opt.variable_tags.mark_damped_step` get the stock update at a
-    learning rate that shrinks with the steps (`_damped_rate`).
+    learning rate that shrinks with the steps (`_damped_rate`). With
+    `steps_tagged_rotations`, variables tagged by
+    `keras_opt.variable_tags.mark_rotation_step` get the subclass's
+    `_rotation_step`.
     """
 
     damps_tagged_steps = False
+    steps_tagged_rotations = False
 
     def _init_stiefel(
         self,
@@ -198,6 +202,10 @@ class StiefelOptimizerMixin:
         self._stiefel_roles = tuple(roles)
         self._damped_roles = tuple(
             self.damps_tagged_steps and variable_tags.is_damped_step(v)
+            for v in variables
+        )
+        self._rotation_step_roles = tuple(
+            self.steps_tagged_rotations and variable_tags.is_rotation_step(v)
             for v in variables
         )
         self._stiefel_momentums = [None] * len(variables)
@@ -316,6 +324,8 @@ class StiefelOptimizerMixin:
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)
         if not self._stiefel_roles[index]:
+            if self._rotation_step_roles[index]:
+                return self._rotation_step(gradient, variable)
             if self._damped_roles[index]:
                 learning_rate = self._damped_rate(variable, learning_rate)
             return super().update_step(gradient, variable, learning_rate)
@@ -337,6 +347,10 @@ class StiefelOptimizerMixin:
         for key, slot in slots.items():
             self.assign(slot, ops.cast(new_state[key], slot.dtype))
         self.assign(variable, ops.cast(new_x, variable.dtype))
+
+    def _rotation_step(self, gradient, variable):
+        """Updates a P tagged by `mark_rotation_step`."""
+        raise NotImplementedError
 
     def _damped_rate(self, variable, learning_rate):
         """lr/√(1 + t·d·lr²): a scale-invariant P's step size at step t."""

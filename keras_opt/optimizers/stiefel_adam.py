@@ -55,7 +55,14 @@ class StiefelAdam(
     layer of `recipe="default"`) gets Adam's update at the learning rate
     `lr / sqrt(1 + t * d * lr**2)` at step t (d = its last dimension): the
     rate at which a scale-invariant map's steps shrink under Adam, as its
-    P grows (`keras_opt.recipes.Recipe`, docs/recipes.md).
+    P grows (`keras_opt.recipes.Recipe`, docs/recipes.md). Another: a
+    variable tagged with `keras_opt.variable_tags.mark_rotation_step`
+    (the P of every exact map of `recipe="default"`) keeps Adam's moments
+    m and v but steps as a Stiefel variable does: by
+    `rotation_learning_rate · m̂ / (sqrt(sum(v̂)) + epsilon)`, the sum over
+    each d×d matrix, so that the step keeps the gradient's direction and
+    its Frobenius norm is at most the rotation learning rate (`amsgrad`
+    does not apply to it).
 
     Args:
         learning_rate: A float, a
@@ -90,6 +97,7 @@ class StiefelAdam(
 
     default_rotation_learning_rate_factor = 10.0
     damps_tagged_steps = True
+    steps_tagged_rotations = True
 
     def __init__(
         self,
@@ -159,6 +167,28 @@ class StiefelAdam(
 
     def _stiefel_state(self, index):
         return {"velocity": self._stiefel_velocities[index]}
+
+    def _rotation_step(self, gradient, variable):
+        # Adam's moments, but one scale per matrix: the step keeps the
+        # direction of the gradient, as Cayley Adam's on OGD's R does.
+        index = self._get_variable_index(variable)
+        dtype = variable.dtype
+        momentum = self._momentums[index]
+        velocity = self._velocities[index]
+        gradient = ops.cast(gradient, dtype)
+        step = ops.cast(self.iterations + 1, dtype)
+        self.assign_add(momentum, (gradient - momentum) * (1 - self.beta_1))
+        self.assign_add(
+            velocity, (ops.square(gradient) - velocity) * (1 - self.beta_2)
+        )
+        first = momentum / (1 - ops.power(ops.cast(self.beta_1, dtype), step))
+        second = ops.sum(velocity, axis=(-2, -1), keepdims=True) / (
+            1 - ops.power(ops.cast(self.beta_2, dtype), step)
+        )
+        rate = ops.cast(self._get_rotation_learning_rate(), dtype)
+        self.assign_sub(
+            variable, rate * first / (ops.sqrt(second) + self.epsilon)
+        )
 
     def _stiefel_direction(self, x, gradient, state):
         dtype = x.dtype

@@ -1,3 +1,4 @@
+import copy
 import warnings
 
 import keras
@@ -7,6 +8,7 @@ from absl.testing import parameterized
 
 from keras_opt import layers
 from keras_opt import optimizers
+from keras_opt import recipes
 from keras_opt import variable_tags
 from tests import test_case
 from tests.optimizers import stiefel_sgd_test
@@ -59,6 +61,17 @@ def cayley_adam_steps(
             m = stiefel_sgd_test.project_tangent(x, m)
         alphas.append((alpha, lr))
     return x, m, v, alphas
+
+
+def rotation_steps(p, grads, rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    """Numpy steps of a P tagged with `mark_rotation_step`."""
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    for t, g in enumerate(grads, start=1):
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g**2
+        second = np.sum(v, axis=(-2, -1), keepdims=True) / (1 - beta_2**t)
+        p = p - rate * (m / (1 - beta_1**t)) / (np.sqrt(second) + epsilon)
+    return p
 
 
 class _ShrinkingRate(keras.optimizers.schedules.LearningRateSchedule):
@@ -297,10 +310,14 @@ class StiefelAdamTest(test_case.TestCase):
             reference.apply(grads[:1], [undamped])
         self.assertGreater(np.max(np.abs(undamped - damped)), 1e-2)
 
-    def test_fit_damps_a_default_cayley_layers_p(self):
-        # Through `fit` (JAX's stateless step included): a default-recipe
-        # Cayley layer under StiefelAdam trains as under Keras's Adam with
-        # the shrinking schedule, not as under a constant rate.
+    def test_fit_damps_a_cayley_layers_p(self):
+        # Through `fit` (JAX's stateless step included): a Cayley layer of
+        # a recipe that shrinks Adam's steps trains under StiefelAdam as
+        # under Keras's Adam with the shrinking schedule, not as under a
+        # constant rate.
+        recipe = copy.copy(recipes.DEFAULT)
+        recipe.adam_steps_like_ogd = False
+        recipe.shrinks_adam_steps = True
         rng = np.random.default_rng(0)
         x = rng.standard_normal((32, 6)).astype("float32")
         y = rng.standard_normal((32, 3)).astype("float32")
@@ -311,7 +328,7 @@ class StiefelAdamTest(test_case.TestCase):
                 keras.Input((6,)),
                 # P alone trains: the reference's schedule is for all.
                 layers.OPTDense(3, orthogonalizer="cayley", use_bias=False,
-                                use_gain=False),
+                                use_gain=False, recipe=recipe),
             ])
             model.compile(optimizer=optimizer, loss="mse")
             model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
@@ -326,6 +343,80 @@ class StiefelAdamTest(test_case.TestCase):
         )
         constant = trained_p(keras.optimizers.Adam(learning_rate=0.1))
         self.assertGreater(np.max(np.abs(damped - constant)), 1e-2)
+
+    def test_rotation_steps_match_numpy(self):
+        # A tagged P, a stack of two P's (one scale each) and an untagged
+        # variable beside them, which keeps Keras's Adam.
+        rng = np.random.default_rng(7)
+        starts = [rng.standard_normal((5, 5)).astype("float32"),
+                  rng.standard_normal((2, 4, 4)).astype("float32")]
+        other = rng.standard_normal((3,)).astype("float32")
+        ours = [variable_tags.mark_rotation_step(keras.Variable(start))
+                for start in starts] + [keras.Variable(other)]
+        theirs = keras.Variable(other)
+        optimizer = optimizers.StiefelAdam(
+            learning_rate=0.01, rotation_learning_rate=0.2)
+        reference = keras.optimizers.Adam(learning_rate=0.01)
+        grads = [[rng.standard_normal(v.shape).astype("float32")
+                  for v in ours] for _ in range(4)]
+        for step in grads:
+            optimizer.apply(step, ours)
+            reference.apply(step[2:], [theirs])
+        for index, start in enumerate(starts):
+            expected = rotation_steps(
+                start, [step[index] for step in grads], 0.2)
+            # float32 in another order than numpy's: entries up to ~3.
+            self.assertAllClose(ours[index], expected, atol=1e-5, rtol=0)
+        self.assertAllClose(ours[2], theirs, atol=1e-7, rtol=0)
+
+    def test_first_rotation_step_is_the_rate_along_the_gradient(self):
+        rng = np.random.default_rng(8)
+        start = rng.standard_normal((6, 6)).astype("float32")
+        grad = rng.standard_normal((6, 6)).astype("float32")
+        # Adam's per-entry step is not along the gradient.
+        grad[0] *= 100.0
+        p = variable_tags.mark_rotation_step(keras.Variable(start))
+        optimizers.StiefelAdam(
+            learning_rate=0.01, rotation_learning_rate=0.3).apply([grad], [p])
+        step = start - np.asarray(p)
+        self.assertAllClose(np.linalg.norm(step), 0.3, rtol=1e-5, atol=0)
+        self.assertAllClose(step / 0.3, grad / np.linalg.norm(grad),
+                            atol=1e-5, rtol=0)
+        adam = keras.Variable(start)
+        keras.optimizers.Adam(learning_rate=0.01).apply([grad], [adam])
+        adam_step = start - np.asarray(adam)
+        cosine = np.sum(adam_step * grad) / (
+            np.linalg.norm(adam_step) * np.linalg.norm(grad))
+        self.assertLess(cosine, 0.9)
+
+    def test_fit_steps_a_default_layers_p_as_a_rotation(self):
+        # Through `fit` (JAX's stateless step included): the first step of
+        # a default GS layer's P has the rotation rate as its norm.
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((8, 6)).astype("float32")
+        y = rng.standard_normal((8, 3)).astype("float32")
+        keras.utils.set_random_seed(0)
+        layer = layers.OPTDense(3, use_bias=False, use_gain=False)
+        model = keras.Sequential([keras.Input((6,)), layer])
+        model.compile(optimizer=optimizers.StiefelAdam(
+            learning_rate=0.01, rotation_learning_rate=0.05), loss="mse")
+        start = np.asarray(layer.rotation_parameter)
+        model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+        step = np.asarray(layer.rotation_parameter) - start
+        self.assertAllClose(np.linalg.norm(step), 0.05, rtol=1e-4, atol=0)
+
+    def test_sgd_ignores_the_rotation_step_tag(self):
+        rng = np.random.default_rng(9)
+        start = rng.standard_normal((4, 4)).astype("float32")
+        tagged = variable_tags.mark_rotation_step(keras.Variable(start))
+        plain = keras.Variable(start)
+        ours = optimizers.StiefelSGD(learning_rate=0.1, momentum=0.9)
+        theirs = keras.optimizers.SGD(learning_rate=0.1, momentum=0.9)
+        for _ in range(3):
+            grad = rng.standard_normal((4, 4)).astype("float32")
+            ours.apply([grad], [tagged])
+            theirs.apply([grad], [plain])
+        self.assertAllClose(tagged, plain, atol=1e-7, rtol=0)
 
     def test_sgd_ignores_the_damped_step_tag(self):
         rng = np.random.default_rng(6)
