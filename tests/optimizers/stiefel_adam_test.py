@@ -405,31 +405,22 @@ class StiefelAdamTest(test_case.TestCase):
         step = np.asarray(layer.rotation_parameter) - start
         self.assertAllClose(np.linalg.norm(step), 0.05, rtol=1e-4, atol=0)
 
-    def test_sgd_ignores_the_rotation_step_tag(self):
-        rng = np.random.default_rng(9)
-        start = rng.standard_normal((4, 4)).astype("float32")
-        tagged = variable_tags.mark_rotation_step(keras.Variable(start))
-        plain = keras.Variable(start)
-        ours = optimizers.StiefelSGD(learning_rate=0.1, momentum=0.9)
-        theirs = keras.optimizers.SGD(learning_rate=0.1, momentum=0.9)
-        for _ in range(3):
-            grad = rng.standard_normal((4, 4)).astype("float32")
-            ours.apply([grad], [tagged])
-            theirs.apply([grad], [plain])
-        self.assertAllClose(tagged, plain, atol=1e-7, rtol=0)
-
-    def test_sgd_ignores_the_damped_step_tag(self):
+    @parameterized.named_parameters(
+        ("rotation_step", variable_tags.mark_rotation_step),
+        ("damped_step", variable_tags.mark_damped_step),
+    )
+    def test_sgd_ignores_the_step_tags(self, mark):
         rng = np.random.default_rng(6)
         start = rng.standard_normal((4, 4)).astype("float32")
-        damped = variable_tags.mark_damped_step(keras.Variable(start))
+        tagged = mark(keras.Variable(start))
         plain = keras.Variable(start)
         ours = optimizers.StiefelSGD(learning_rate=0.1, momentum=0.9)
         theirs = keras.optimizers.SGD(learning_rate=0.1, momentum=0.9)
         for _ in range(4):
             grad = rng.standard_normal((4, 4)).astype("float32")
-            ours.apply([grad], [damped])
+            ours.apply([grad], [tagged])
             theirs.apply([grad], [plain])
-        self.assertAllClose(damped, plain, atol=1e-7, rtol=0)
+        self.assertAllClose(tagged, plain, atol=1e-7, rtol=0)
 
     def test_weight_decay_never_touches_stiefel_variables(self):
         rng = np.random.default_rng(4)
