@@ -260,6 +260,26 @@ class DynamicsTableTest(test_case.TestCase):
         self.assertIn("| cp | ‖R − I‖_F | 3.0 | 5.0 |  |", lines)
         self.assertLen(lines, 7)  # header, rule, five quantities of layer a
 
+    def test_late_training_row_averages_the_seeds(self):
+        runs = [
+            {"history": {"val_accuracy": [0.5, 0.7, 0.6, 0.7],
+                         "test_accuracy": [0.4, 0.8, 0.6, 0.9]}},
+            {"history": {"val_accuracy": [0.6, 0.6, 0.8, 0.7],
+                         "test_accuracy": [0.5, 0.5, 0.7, 0.9]}},
+        ]
+        lines = dynamics_table.late_training_lines({"cp": {"runs": runs}}, 3)
+        # Selected epochs 2 and 3 (the first best); last 3 epochs: validation
+        # 66.67 and 70, test 76.67 and 70, changes (−10, +10) and (+20, −10).
+        self.assertEqual(
+            lines[2], "| cp | 2 | 2.5 | 75.00 / 75.00 | 68.33 / 73.33 | 12.50 |")
+        self.assertIn("last 3 epochs", lines[0])
+
+    def test_late_training_without_test_history(self):
+        runs = [{"history": {"val_accuracy": [0.5, 0.6]}}]
+        lines = dynamics_table.late_training_lines({"mlp": {"runs": runs}}, 5)
+        self.assertEqual(
+            lines[2], "| mlp | 1 | 2.0 | 60.00 / nan | 55.00 / nan | 0.00 |")
+
 
 class FashionMnistTest(test_case.TestCase, ResultsAssertions):
     def test_run_learns_and_writes_results(self):
