@@ -12,7 +12,7 @@ networks of `keras_opt.models` and by the example scripts (`--recipe`):
 | first step of every exact map | moves R as far as Gram–Schmidt's | as the map's definition gives |
 | weight decay on P | none | the model's (`rotation_weight_decay`) |
 | OGD rotation learning rate | 0.2 × lr (StiefelSGD), 10 × lr (StiefelAdam) | the same |
-| `StiefelAdam`'s step on the P of an exact map | OGD's: one second moment ‖G‖²_F, the rotation learning rate | Adam's |
+| `StiefelAdam`'s step on the P of an exact map | OGD's: one second moment ‖G‖²_F; R's step at most the rotation learning rate | Adam's |
 
 Why each choice is made, with the measurements, is in `docs/recipes.md`.
 
@@ -22,6 +22,8 @@ Example:
 >>> recipe.use_gain
 False
 """
+
+import math
 
 import keras
 
@@ -54,7 +56,9 @@ class Recipe:
         adam_steps_like_ogd: Whether `StiefelAdam` steps the P of an exact
             map as Cayley Adam steps OGD's R: Adam's first moment over one
             shared scale, the root of the running mean of ‖G‖²_F, at the
-            rotation learning rate (`steps_like_ogd`,
+            rotation learning rate over the map's stretch of P's step
+            (`rotation_step_scale`), so that R's step is at most the
+            rotation learning rate, as OGD's is (`steps_like_ogd`,
             `variable_tags.mark_rotation_step`). Adam's per-entry scale
             moves each of P's d² entries by about lr even when its gradient
             is noise, and Gram–Schmidt's backward pass gives every entry
@@ -145,6 +149,20 @@ class Recipe:
             and getattr(orthogonalizer, "is_exact", False)
             and not orthogonalizer.is_stiefel
         )
+
+    def rotation_step_scale(self, orthogonalizer):
+        """The factor of the rotation learning rate for `orthogonalizer`'s P.
+
+        At its identity point, with the first-step scale c of the default
+        recipe, every exact map stretches the direction of P's gradient by
+        √2 (Gram–Schmidt: R = I + L − Lᵀ, L the strict lower triangle of
+        the step), so P's step is the rate over √2 and R's first step is
+        the rotation learning rate, as OGD's is for a gradient tangent at
+        the identity. Without `equal_first_step` the map's own stretch
+        √2/c is divided out.
+        """
+        scale = float(getattr(orthogonalizer, "first_step_scale", 1.0))
+        return scale / (math.sqrt(2.0) * self.first_step_scale(orthogonalizer))
 
     def damps_step(self, orthogonalizer):
         """Whether `StiefelAdam` shrinks the steps of `orthogonalizer`'s P."""

@@ -2,7 +2,11 @@
 
 import warnings
 
+import math
+
 import keras
+
+from keras_opt._validation import check_number
 
 _STIEFEL_ATTR = "_keras_opt_stiefel"
 _HANDLED_ATTR = "_keras_opt_stiefel_handled"
@@ -69,31 +73,43 @@ def is_damped_step(variable):
     return bool(getattr(variable, _DAMPED_ATTR, False))
 
 
-def mark_rotation_step(variable):
+def mark_rotation_step(variable, scale=1.0):
     """Marks `variable` as a P that `StiefelAdam` steps as OGD's R.
 
     OPT layers of `recipe="default"` tag the P of every exact map:
     `StiefelAdam` keeps Adam's moments for it but divides the first
     moment by one shared scale, the root of the sum of the second moments
     (the running mean of ‖G‖²_F, as Cayley Adam keeps for OGD's R), and
-    steps it at the rotation learning rate. The step keeps the direction
-    of P's gradient and its Frobenius norm is at most that rate
-    (`keras_opt.recipes.Recipe`). Other optimizers ignore the tag. Like
-    `mark_stiefel`, it is a plain Python attribute.
+    steps it at `scale` times the rotation learning rate. The step keeps
+    the direction of P's gradient and its Frobenius norm is at most that
+    rate; the layers choose `scale` so that R moves by at most the rotation
+    learning rate, as OGD's R does (`keras_opt.recipes.Recipe`). Other
+    optimizers ignore the tag. Like `mark_stiefel`, it is a plain Python
+    attribute.
 
     Args:
         variable: A `keras.Variable` of shape `(..., d, d)`.
+        scale: A float > 0, the factor of the rotation learning rate.
 
     Returns:
         The same variable.
     """
-    setattr(variable, _ROTATION_STEP_ATTR, True)
+    scale = check_number(
+        "scale", scale, low=0.0, high=math.inf, low_inclusive=False,
+        high_inclusive=False,
+    )
+    setattr(variable, _ROTATION_STEP_ATTR, scale)
     return variable
 
 
 def is_rotation_step(variable):
     """Returns whether `variable` was tagged with `mark_rotation_step`."""
-    return bool(getattr(variable, _ROTATION_STEP_ATTR, False))
+    return rotation_step_scale(variable) is not None
+
+
+def rotation_step_scale(variable):
+    """The `scale` of `mark_rotation_step`, or `None` for other variables."""
+    return getattr(variable, _ROTATION_STEP_ATTR, None)
 
 
 def mark_handled(variable):

@@ -1,3 +1,3 @@
 """The keras_opt version, read by `setup.py` and `keras_opt.__version__`."""
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"

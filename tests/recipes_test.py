@@ -31,7 +31,7 @@ def first_step(orthogonalizer, recipe, d=64, learning_rate=1e-3, seed=0):
     gradient_of_r = np.random.default_rng(seed).standard_normal((d, d))
     before = np.asarray(layer.rotation, np.float64)
     gradient = test_case.gradient(
-        lambda p: _pairing(layer, p, gradient_of_r),
+        lambda p: _pairing(layer, recipe, p, gradient_of_r),
         np.asarray(layer.rotation_parameter),
     )
     layer.rotation_parameter.assign(
@@ -40,9 +40,27 @@ def first_step(orthogonalizer, recipe, d=64, learning_rate=1e-3, seed=0):
     return np.linalg.norm(np.asarray(layer.rotation, np.float64) - before)
 
 
-def _pairing(layer, p, gradient_of_r):
-    """⟨G, R(P)⟩ through the layer's map and recipe, P a tensor."""
-    recipe = recipes.get(layer.recipe)
+def first_adam_step(orthogonalizer, recipe, gradient_of_r):
+    """‖ΔR‖_F after one `StiefelAdam` step (rotation rate 0.1) from the start."""
+    layer = keras_opt.layers.OPTDense(
+        4, orthogonalizer=orthogonalizer, recipe=recipe
+    )
+    layer.build((None, len(gradient_of_r)))
+    before = np.asarray(layer.rotation, np.float64)
+    gradient = test_case.gradient(
+        lambda p: _pairing(layer, recipe, p, gradient_of_r),
+        np.asarray(layer.rotation_parameter),
+    )
+    optimizer = keras_opt.optimizers.StiefelAdam(
+        learning_rate=0.01, rotation_learning_rate=0.1
+    )
+    optimizer.apply([gradient.astype("float32")], [layer.rotation_parameter])
+    return np.linalg.norm(np.asarray(layer.rotation, np.float64) - before)
+
+
+def _pairing(layer, recipe, p, gradient_of_r):
+    """⟨G, R(P)⟩ through the layer's map and `recipe`, P a tensor."""
+    recipe = recipes.get(recipe)
     rotation = layer.orthogonalizer(recipe.map_input(layer.orthogonalizer, p))
     return keras.ops.sum(rotation * keras.ops.cast(gradient_of_r, p.dtype))
 
@@ -54,6 +72,21 @@ class RecipesTest(test_case.TestCase):
         self.assertAllClose(
             first_step(cls(), "default"), reference, rtol=0.1, atol=0.0
         )
+
+    @parameterized.named_parameters((cls.__name__, cls) for cls in EXACT)
+    def test_first_adam_step_moves_r_as_far_as_ogds(self, cls):
+        # For a gradient of R tangent at the identity (skew), OGD's first
+        # StiefelAdam step moves R by the rotation learning rate; so does
+        # every exact map's, with or without the equal first SGD step.
+        gradient = np.random.default_rng(3).standard_normal((16, 16))
+        gradient = gradient - gradient.T
+        ogd = first_adam_step("ogd", "default", gradient)
+        self.assertAllClose(ogd, 0.1, rtol=0.01, atol=0)
+        unequal = copy.copy(recipes.DEFAULT)
+        unequal.equal_first_step = False
+        for recipe in ("default", unequal):
+            self.assertAllClose(first_adam_step(cls(), recipe, gradient), ogd,
+                                rtol=0.01, atol=0)
 
     def test_official_recipe_keeps_the_maps_own_steps(self):
         steps = {

@@ -31,6 +31,24 @@ class VariableTagsTest(test_case.TestCase):
         self.assertTrue(variable_tags.is_stiefel_variable(variable))
         self.assertTrue(variable_tags.is_handled(variable))
 
+    def test_rotation_step_scale(self):
+        variable = keras.Variable(np.eye(3, dtype="float32"))
+        self.assertFalse(variable_tags.is_rotation_step(variable))
+        self.assertIsNone(variable_tags.rotation_step_scale(variable))
+        self.assertIs(variable_tags.mark_rotation_step(variable, 0.5), variable)
+        self.assertTrue(variable_tags.is_rotation_step(variable))
+        self.assertEqual(variable_tags.rotation_step_scale(variable), 0.5)
+        other = variable_tags.mark_rotation_step(keras.Variable(np.eye(2)))
+        self.assertEqual(variable_tags.rotation_step_scale(other), 1.0)
+
+    @parameterized.parameters(0.0, -1.0, float("inf"), float("nan"))
+    def test_rotation_step_scale_must_be_positive(self, scale):
+        variable = keras.Variable(np.eye(3, dtype="float32"))
+        with self.assertRaisesRegex(
+                ValueError, r"argument `scale`.*Received: scale="):
+            variable_tags.mark_rotation_step(variable, scale)
+        self.assertFalse(variable_tags.is_rotation_step(variable))
+
     def test_guard_returns_value_unchanged(self):
         variable = guarded_variable()
         variable_tags.mark_handled(variable)

@@ -54,7 +54,10 @@ def tag(layer):
     if layer.orthogonalizer.is_stiefel:
         variable_tags.mark_stiefel(layer.rotation_parameter)
     elif layer._recipe.steps_like_ogd(layer.orthogonalizer):
-        variable_tags.mark_rotation_step(layer.rotation_parameter)
+        variable_tags.mark_rotation_step(
+            layer.rotation_parameter,
+            layer._recipe.rotation_step_scale(layer.orthogonalizer),
+        )
     elif layer._recipe.damps_step(layer.orthogonalizer):
         variable_tags.mark_damped_step(layer.rotation_parameter)
 

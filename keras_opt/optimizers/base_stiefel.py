@@ -95,7 +95,7 @@ class StiefelOptimizerMixin:
     learning rate that shrinks with the steps (`_damped_rate`). With
     `steps_tagged_rotations`, variables tagged by
     `keras_opt.variable_tags.mark_rotation_step` get the subclass's
-    `_rotation_step`.
+    `_rotation_step`, at the tag's scale of the rotation learning rate.
     """
 
     damps_tagged_steps = False
@@ -204,8 +204,9 @@ class StiefelOptimizerMixin:
             self.damps_tagged_steps and variable_tags.is_damped_step(v)
             for v in variables
         )
-        self._rotation_step_roles = tuple(
-            self.steps_tagged_rotations and variable_tags.is_rotation_step(v)
+        self._rotation_step_scales = tuple(
+            variable_tags.rotation_step_scale(v)
+            if self.steps_tagged_rotations else None
             for v in variables
         )
         self._stiefel_momentums = [None] * len(variables)
@@ -324,8 +325,9 @@ class StiefelOptimizerMixin:
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)
         if not self._stiefel_roles[index]:
-            if self._rotation_step_roles[index]:
-                return self._rotation_step(gradient, variable)
+            scale = self._rotation_step_scales[index]
+            if scale is not None:
+                return self._rotation_step(gradient, variable, scale)
             if self._damped_roles[index]:
                 learning_rate = self._damped_rate(variable, learning_rate)
             return super().update_step(gradient, variable, learning_rate)
@@ -348,8 +350,8 @@ class StiefelOptimizerMixin:
             self.assign(slot, ops.cast(new_state[key], slot.dtype))
         self.assign(variable, ops.cast(new_x, variable.dtype))
 
-    def _rotation_step(self, gradient, variable):
-        """Updates a P tagged by `mark_rotation_step`."""
+    def _rotation_step(self, gradient, variable, scale):
+        """Updates a P tagged by `mark_rotation_step` with `scale`."""
         raise NotImplementedError
 
     def _damped_rate(self, variable, learning_rate):

@@ -59,10 +59,12 @@ class StiefelAdam(
     variable tagged with `keras_opt.variable_tags.mark_rotation_step`
     (the P of every exact map of `recipe="default"`) keeps Adam's moments
     m and v but steps as a Stiefel variable does: by
-    `rotation_learning_rate · m̂ / (sqrt(sum(v̂)) + epsilon)`, the sum over
-    each d×d matrix, so that the step keeps the gradient's direction and
-    its Frobenius norm is at most the rotation learning rate (`amsgrad`
-    does not apply to it).
+    `scale · rotation_learning_rate · m̂ / (sqrt(sum(v̂)) + epsilon)`, the
+    sum over each d×d matrix and `scale` the tag's, so that the step keeps
+    the gradient's direction and its Frobenius norm is at most
+    `scale · rotation_learning_rate` (`amsgrad` does not apply to it). OPT
+    layers set `scale` so that R, like a Stiefel variable, moves by at most
+    the rotation learning rate (`keras_opt.recipes.Recipe`).
 
     Args:
         learning_rate: A float, a
@@ -168,7 +170,7 @@ class StiefelAdam(
     def _stiefel_state(self, index):
         return {"velocity": self._stiefel_velocities[index]}
 
-    def _rotation_step(self, gradient, variable):
+    def _rotation_step(self, gradient, variable, scale):
         # Adam's moments, but one scale per matrix: the step keeps the
         # direction of the gradient, as Cayley Adam's on OGD's R does.
         index = self._get_variable_index(variable)
@@ -185,7 +187,7 @@ class StiefelAdam(
         second = ops.sum(velocity, axis=(-2, -1), keepdims=True) / (
             1 - ops.power(ops.cast(self.beta_2, dtype), step)
         )
-        rate = ops.cast(self._get_rotation_learning_rate(), dtype)
+        rate = ops.cast(self._get_rotation_learning_rate() * scale, dtype)
         self.assign_sub(
             variable, rate * first / (ops.sqrt(second) + self.epsilon)
         )

@@ -345,14 +345,16 @@ class StiefelAdamTest(test_case.TestCase):
         self.assertGreater(np.max(np.abs(damped - constant)), 1e-2)
 
     def test_rotation_steps_match_numpy(self):
-        # A tagged P, a stack of two P's (one scale each) and an untagged
-        # variable beside them, which keeps Keras's Adam.
+        # A tagged P, a stack of two P's (one scale each) at half the rate
+        # and an untagged variable beside them, which keeps Keras's Adam.
         rng = np.random.default_rng(7)
         starts = [rng.standard_normal((5, 5)).astype("float32"),
                   rng.standard_normal((2, 4, 4)).astype("float32")]
         other = rng.standard_normal((3,)).astype("float32")
-        ours = [variable_tags.mark_rotation_step(keras.Variable(start))
-                for start in starts] + [keras.Variable(other)]
+        scales = [1.0, 0.5]
+        ours = [variable_tags.mark_rotation_step(keras.Variable(start), scale)
+                for start, scale in zip(starts, scales)]
+        ours.append(keras.Variable(other))
         theirs = keras.Variable(other)
         optimizer = optimizers.StiefelAdam(
             learning_rate=0.01, rotation_learning_rate=0.2)
@@ -364,7 +366,7 @@ class StiefelAdamTest(test_case.TestCase):
             reference.apply(step[2:], [theirs])
         for index, start in enumerate(starts):
             expected = rotation_steps(
-                start, [step[index] for step in grads], 0.2)
+                start, [step[index] for step in grads], 0.2 * scales[index])
             # float32 in another order than numpy's: entries up to ~3.
             self.assertAllClose(ours[index], expected, atol=1e-5, rtol=0)
         self.assertAllClose(ours[2], theirs, atol=1e-7, rtol=0)
@@ -391,7 +393,8 @@ class StiefelAdamTest(test_case.TestCase):
 
     def test_fit_steps_a_default_layers_p_as_a_rotation(self):
         # Through `fit` (JAX's stateless step included): the first step of
-        # a default GS layer's P has the rotation rate as its norm.
+        # a default GS layer's P has the rotation rate over √2 as its norm,
+        # and R moves by the rate.
         rng = np.random.default_rng(0)
         x = rng.standard_normal((8, 6)).astype("float32")
         y = rng.standard_normal((8, 3)).astype("float32")
@@ -401,9 +404,15 @@ class StiefelAdamTest(test_case.TestCase):
         model.compile(optimizer=optimizers.StiefelAdam(
             learning_rate=0.01, rotation_learning_rate=0.05), loss="mse")
         start = np.asarray(layer.rotation_parameter)
+        rotation = np.asarray(layer.rotation, np.float64)
         model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
         step = np.asarray(layer.rotation_parameter) - start
-        self.assertAllClose(np.linalg.norm(step), 0.05, rtol=1e-4, atol=0)
+        self.assertAllClose(np.linalg.norm(step), 0.05 / np.sqrt(2.0),
+                            rtol=1e-4, atol=0)
+        # Second order in the step: ‖ΔR‖ = √2·‖ΔP‖ + O(‖ΔP‖²).
+        self.assertAllClose(
+            np.linalg.norm(np.asarray(layer.rotation) - rotation), 0.05,
+            rtol=0.02, atol=0)
 
     @parameterized.named_parameters(
         ("rotation_step", variable_tags.mark_rotation_step),
