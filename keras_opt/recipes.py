@@ -161,8 +161,9 @@ class Recipe:
         the identity. Without `equal_first_step` the map's own stretch
         √2/c is divided out.
         """
-        scale = float(getattr(orthogonalizer, "first_step_scale", 1.0))
-        return scale / (math.sqrt(2.0) * self.first_step_scale(orthogonalizer))
+        own_scale = float(getattr(orthogonalizer, "first_step_scale", 1.0))
+        used_scale = self.first_step_scale(orthogonalizer)
+        return own_scale / (math.sqrt(2.0) * used_scale)
 
     def damps_step(self, orthogonalizer):
         """Whether `StiefelAdam` shrinks the steps of `orthogonalizer`'s P."""

@@ -1,8 +1,7 @@
 """Tags that tell optimizers how to step a variable (Stiefel, damped, rotation)."""
 
-import warnings
-
 import math
+import warnings
 
 import keras
 

@@ -19,6 +19,14 @@ EXACT = sorted(
 )
 
 
+def shrinking_recipe():
+    """The default recipe with Cayley's shrinking Adam steps (before 0.4.0)."""
+    recipe = copy.copy(recipes.DEFAULT)
+    recipe.adam_steps_like_ogd = False
+    recipe.shrinks_adam_steps = True
+    return recipe
+
+
 def first_step(orthogonalizer, recipe, d=64, learning_rate=1e-3, seed=0):
     """‖ΔR‖_F after one SGD step from the start on a fixed gradient of R."""
     layer = keras_opt.layers.OPTDense(
@@ -172,9 +180,7 @@ class RecipesTest(test_case.TestCase):
     @parameterized.named_parameters((cls.__name__, cls) for cls in EXACT)
     def test_default_recipe_steps_every_exact_p_as_a_rotation(self, cls):
         # StiefelAdam reads the tags (tests/optimizers/stiefel_adam_test.py).
-        shrinking = copy.copy(recipes.DEFAULT)
-        shrinking.adam_steps_like_ogd = False
-        shrinking.shrinks_adam_steps = True
+        shrinking = shrinking_recipe()
         tags = keras_opt.variable_tags
         for recipe, rotation, damped in (
                 ("default", True, False), ("official", False, False),
@@ -201,9 +207,7 @@ class RecipesTest(test_case.TestCase):
         class Declared(Undeclared):
             is_scale_invariant = False
 
-        shrinking = copy.copy(recipes.DEFAULT)
-        shrinking.adam_steps_like_ogd = False
-        shrinking.shrinks_adam_steps = True
+        shrinking = shrinking_recipe()
         self.assertFalse(shrinking.damps_step(Undeclared()))
         self.assertTrue(shrinking.damps_step(Declared()))
         self.assertFalse(recipes.OFFICIAL.damps_step(Declared()))

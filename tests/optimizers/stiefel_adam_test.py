@@ -1,4 +1,3 @@
-import copy
 import warnings
 
 import keras
@@ -8,8 +7,8 @@ from absl.testing import parameterized
 
 from keras_opt import layers
 from keras_opt import optimizers
-from keras_opt import recipes
 from keras_opt import variable_tags
+from tests import recipes_test
 from tests import test_case
 from tests.optimizers import stiefel_sgd_test
 
@@ -315,9 +314,7 @@ class StiefelAdamTest(test_case.TestCase):
         # a recipe that shrinks Adam's steps trains under StiefelAdam as
         # under Keras's Adam with the shrinking schedule, not as under a
         # constant rate.
-        recipe = copy.copy(recipes.DEFAULT)
-        recipe.adam_steps_like_ogd = False
-        recipe.shrinks_adam_steps = True
+        recipe = recipes_test.shrinking_recipe()
         rng = np.random.default_rng(0)
         x = rng.standard_normal((32, 6)).astype("float32")
         y = rng.standard_normal((32, 3)).astype("float32")
