@@ -533,7 +533,12 @@ def tensorboard_available():
 
 
 def make_callbacks(
-    flags_obj, run_dir, test_metrics=None, extra=(), save_best_only=False
+    flags_obj,
+    run_dir,
+    test_metrics=None,
+    extra=(),
+    save_best_only=False,
+    write_graph=True,
 ):
     """The callbacks of one training run, in the order Keras needs.
 
@@ -541,7 +546,8 @@ def make_callbacks(
     first; then the method's own callbacks (the SRIP scheduler) and `extra`
     (early stopping); then, with a `run_dir`, TensorBoard (when it is
     available) and a checkpoint of the weights after every epoch (or, with
-    `save_best_only`, whenever the validation loss improves).
+    `save_best_only`, whenever the validation loss improves). TensorBoard
+    draws the model's graph from its config unless `write_graph=False`.
     """
     callbacks = []
     if test_metrics is not None:
@@ -560,7 +566,9 @@ def make_callbacks(
     callbacks += list(extra)
     if run_dir:
         if tensorboard_available():
-            callbacks.append(keras.callbacks.TensorBoard(run_dir))
+            callbacks.append(
+                keras.callbacks.TensorBoard(run_dir, write_graph=write_graph)
+            )
         callbacks.append(
             keras.callbacks.ModelCheckpoint(
                 os.path.join(run_dir, "checkpoint.weights.h5"),

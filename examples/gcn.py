@@ -274,6 +274,8 @@ def _callbacks(flags_obj, run_dir, data):
         test_metrics=GraphMetrics(data["inputs"], data["labels"], splits),
         extra=extra,
         save_best_only=True,
+        # The model holds the graph as a constant, which no config carries.
+        write_graph=False,
     )
 
 
