@@ -18,6 +18,7 @@ The tags that mark a variable as a Stiefel variable live in
 
 from keras import ops
 
+from keras_opt import _control
 from keras_opt import linalg
 
 # Per-step allowance for float rounding in the drift estimate of the Cayley
@@ -231,7 +232,7 @@ def reorthonormalize(x, momentum, drift=None):
     if drift is None:
         x = linalg.sign_fixed_qr(x)
     else:
-        x = ops.cond(
+        x = _control.cond(
             ops.less(drift, CHOLESKY_QR_MAX_DRIFT),
             lambda: linalg.cholesky_qr(x),
             lambda: linalg.sign_fixed_qr(x),

@@ -89,6 +89,7 @@ CORE = {
     "tests/orthogonalizers_test.py": "every map",
     "tests/linalg_test.py": "the maps' math, float64 finite differences",
     "tests/stiefel_test.py": "the Stiefel steps",
+    "tests/control_test.py": "eager and traced control flow",
     "tests/variable_tags_test.py": "Stiefel tags",
     "tests/energy_test.py": "hyperspherical energy",
     "tests/conversion_test.py": "fold, convert, export",

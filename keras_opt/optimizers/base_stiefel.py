@@ -7,6 +7,7 @@ import warnings
 import keras
 from keras import ops
 
+from keras_opt import _control
 from keras_opt import stiefel
 from keras_opt import variable_tags
 from keras_opt._validation import check_number
@@ -340,7 +341,7 @@ class StiefelOptimizerMixin:
         x = ops.cast(ops.convert_to_tensor(variable), dtype)
         gradient = ops.cast(gradient, dtype)
         learning_rate = ops.cast(self._get_rotation_learning_rate(), dtype)
-        new_x, new_state, applied = ops.cond(
+        new_x, new_state, applied = _control.cond(
             _all_finite([gradient]),
             lambda: self._checked_step(x, gradient, state, learning_rate),
             lambda: (x, state, ops.convert_to_tensor(False)),
@@ -388,7 +389,7 @@ class StiefelOptimizerMixin:
         if self.retraction == "qr":
             # Householder at the first step, in case X starts off the
             # manifold; after that Y = (I + αW)X has cond(Y) <= √2.
-            new_x = ops.cond(
+            new_x = _control.cond(
                 ops.equal(self.iterations, 0),
                 lambda: stiefel.qr_retraction(x, tangent, alpha),
                 lambda: stiefel.qr_retraction(
@@ -409,7 +410,7 @@ class StiefelOptimizerMixin:
             )
             needed = ops.logical_or(needed, due)
         momentum = new_state["momentum"]
-        new_x, new_state["momentum"] = ops.cond(
+        new_x, new_state["momentum"] = _control.cond(
             needed,
             lambda: stiefel.reorthonormalize(new_x, momentum, drift),
             lambda: (new_x, momentum),
@@ -533,11 +534,7 @@ def _warn_if_skipped(applied, variable):
     # Keras has no backend-neutral way to run Python at step time inside a
     # compiled graph, so the warning is issued only where the step runs
     # eagerly; in a graph the step is skipped without a warning.
-    try:
-        applied = bool(ops.convert_to_numpy(applied))
-    except Exception:
-        return
-    if not applied:
+    if _control.concrete_bool(applied) is False:
         name = getattr(variable, "path", None) or variable.name
         warnings.warn(
             f"The gradient of the Stiefel variable '{name}', or the step "
