@@ -46,7 +46,8 @@ class ControlTest(test_case.TestCase):
             )
         self.assertEqual(calls, ["true" if pred else "false"])
         self.assertAllClose(result, 1.0 if pred else 2.0)
-        self.assertIs(_control.concrete_bool(ops.convert_to_tensor(pred)), pred)
+        concrete = _control.concrete_bool(ops.convert_to_tensor(pred))
+        self.assertIs(concrete, pred)
 
     @parameterized.parameters(True, False)
     def test_traced_predicate_goes_to_ops_cond(self, pred):
@@ -81,7 +82,8 @@ class ControlTest(test_case.TestCase):
                     [rng.standard_normal((6, 6)).astype("f4")], [variable]
                 )
         self.assertOrthonormal(variable, atol=1e-5)
-        self.assertGreater(np.max(np.abs(test_case.numpy(variable) - value)), 1e-3)
+        moved = test_case.numpy(variable) - value
+        self.assertGreater(np.max(np.abs(moved)), 1e-3)
 
 
 if __name__ == "__main__":
