@@ -28,6 +28,9 @@ DEFAULT_METHOD = "gs"
 ABLATIONS = ("upt", "gs_fn")
 # Entries with the official recipe (`--recipe=official`) are labelled so.
 OFFICIAL_SUFFIX = "_official"
+# Entries run without the script's weight decay (`--l2=0`) are labelled so;
+# they are paired with the plain network run the same way.
+NO_L2_SUFFIX = "_no_l2"
 CONFIDENCE = 0.95
 TITLES = {
     "gcn": "Cora, 2-layer GCN (`examples/gcn.py`)",
@@ -44,7 +47,10 @@ PLAIN_NOTES = {
            "(5e-4·‖W₁‖²/2): plain layers on their kernel, OPT layers "
            "through `kernel_regularizer` on W₁ = R·V·diag(g), which with R "
            "orthogonal decays the gains; the official recipe decays P "
-           "instead, as the released code (`examples/gcn.py`).",
+           "instead, as the released code (`examples/gcn.py`). The "
+           "`_no_l2` rows ran with `--l2=0`, no weight decay at all; "
+           "`plain_no_l2` is paired with `plain`, the other `_no_l2` rows "
+           "with `plain_no_l2`.",
     "cls_opt": "`plain` is the same network with a plain `Dense` head, "
                "trained beside CLS-OPT by the same command (its "
                "`compare`); `gs` is the `OPTClassifier` head (CLS-OPT, GS), "
@@ -54,6 +60,14 @@ PLAIN_NOTES = {
                "(`OPTClassifier.assign_prototypes`, `--assign_prototypes`), "
                "so that classes that look alike get neighbouring "
                "prototypes.",
+}
+# Why a grid entry has no row, while it has none (`examples.reproduce`).
+NOT_RUN = {
+    ("mlp", "newton_schulz"): "Newton–Schulz (`newton_schulz`), an exact "
+    "map too, has no row yet: at d = 784 each of its epochs takes minutes on "
+    "the 2-core machine, so the grid trains it only when named "
+    "(`python -m examples.reproduce --grid=full --scripts=mlp "
+    "--labels=newton_schulz`, three seeds).",
 }
 # Chance accuracy in %, for the scripts whose test set is balanced.
 CHANCE = {"fashion_mnist": 10.0, "mlp": 10.0}
@@ -119,6 +133,14 @@ def difference_to_plain(entry, plain, key="test_accuracy"):
     )
 
 
+def baseline_label(label):
+    """The label of the row that row `label` is paired with."""
+    no_l2_plain = PLAIN + NO_L2_SUFFIX
+    if label.endswith(NO_L2_SUFFIX) and label != no_l2_plain:
+        return no_l2_plain
+    return PLAIN
+
+
 def format_difference(difference):
     if difference is None:
         return "–"
@@ -130,14 +152,14 @@ def format_difference(difference):
 
 def table_lines(script, entries):
     """The markdown table of one script's entries (a `{label: entry}`)."""
-    plain = entries.get(PLAIN)
     lines = [
         "| method | seeds | validation | test | test − plain, paired "
         "[95 % CI] (pairs) | verdict | paper | command |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for label, entry in entries.items():
-        difference = difference_to_plain(entry, plain)
+        difference = difference_to_plain(
+            entry, entries.get(baseline_label(label)))
         paper = PAPER.get((script, label))
         lines.append(
             f"| {label} | {len(entry['seeds'])} | "
@@ -228,6 +250,20 @@ def _ablation_line(script, entries, means):
             "CNN-6 error: UPT 42.61, OPT FN ✗ 37.24, OPT FN ✓ 33.02)"]
 
 
+def _weight_decay_lines(entries):
+    """What the weight decay gives each method that also ran without it."""
+    differences = []
+    for label, entry in entries.items():
+        without = entries.get(label + NO_L2_SUFFIX)
+        if without is not None:
+            difference = difference_to_plain(entry, without)
+            differences.append(f"{label} {format_difference(difference)}")
+    if not differences:
+        return []
+    return ["- weight decay, test with − without (paired, points [95 % "
+            "CI] (pairs)): " + "; ".join(differences)]
+
+
 def target_lines(script, entries):
     """The targets of issues 8 and 17 for one table, on its mean accuracies."""
     means = _test_means(entries)
@@ -236,11 +272,12 @@ def target_lines(script, entries):
         return []
     opt = {label: mean for label, mean in means.items()
            if label != PLAIN and label not in ABLATIONS
-           and not label.endswith(OFFICIAL_SUFFIX)}
+           and not label.endswith((OFFICIAL_SUFFIX, NO_L2_SUFFIX))}
     return (_absolute_lines(script, plain, opt)
             + _margin_lines(script, plain, opt)
             + _best_lines(script, plain, opt)
-            + _ablation_line(script, entries, means))
+            + _ablation_line(script, entries, means)
+            + _weight_decay_lines(entries))
 
 
 METHOD_NOTE = (
@@ -282,6 +319,9 @@ def script_section(script, entries, plots):
     lines = [f"## {TITLES.get(script, script)}", ""]
     if script in PLAIN_NOTES:
         lines += [PLAIN_NOTES[script], ""]
+    for (name, label), note in NOT_RUN.items():
+        if name == script and label not in entries:
+            lines += [note, ""]
     lines += table_lines(script, entries)
     lines += energy_lines(entries)
     targets = target_lines(script, entries)
@@ -366,6 +406,23 @@ def small_data_lines(data):
     return lines + [""]
 
 
+def _no_l2_claims(script, entries):
+    """The headline's verdicts of OPT against plain, both without decay."""
+    claims = []
+    for label, name in HEADLINE_LABELS:
+        entry = entries.get(label + NO_L2_SUFFIX)
+        if label == PLAIN or entry is None:
+            continue
+        difference = difference_to_plain(
+            entry, entries.get(PLAIN + NO_L2_SUFFIX))
+        if difference is not None and stats.verdict(difference) in (
+                "better", "worse"):
+            claims.append(f"{name} on {script}, both without weight decay "
+                          f"(`--l2=0`), is {stats.verdict(difference)} "
+                          f"({format_difference(difference)})")
+    return claims
+
+
 def headline_lines(summary):
     """The README's headline table and the verdicts of its OPT cells."""
     header = "| task (test accuracy %, mean ± std (seeds)) | " + " | ".join(
@@ -392,6 +449,7 @@ def headline_lines(summary):
                               f"{stats.verdict(difference)} "
                               f"({format_difference(difference)})")
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
+        claims += _no_l2_claims(script, entries)
     lines += ["", "Paired differences to plain with 95 % Student-t intervals "
               "are in docs/results.md; an interval that excludes 0: "
               + ("; ".join(claims) if claims else "none") + "."]

@@ -109,6 +109,31 @@ class ResultsPageTest(test_case.TestCase):
         self.assertIn("- the main job (gs) ≥ 88.5: 88.40 (**missed**)",
                       main_job)
 
+    def test_rows_without_weight_decay_pair_with_plain_without_it(self):
+        entries = {"plain": _entry([0.81, 0.82, 0.83]),
+                   "gs": _entry([0.80, 0.82, 0.83]),
+                   "plain_no_l2": _entry([0.79, 0.81, 0.81]),
+                   "gs_no_l2": _entry([0.80, 0.83, 0.82])}
+        rows = {line.split(" | ")[0][2:]: line.split(" | ")
+                for line in results_page.table_lines("gcn", entries)}
+        self.assertEqual(rows["plain_no_l2"][4], "-1.67 [-3.10, -0.23] (3)")
+        self.assertEqual(rows["gs_no_l2"][4], "+1.33 [-0.10, +2.77] (3)")
+        self.assertEqual(rows["gs"][4], "-0.33 [-1.77, +1.10] (3)")
+        lines = results_page.target_lines("gcn", entries)
+        self.assertIn("- best OPT ≥ the paper's best OPT: gs 81.7 vs 82.3 "
+                      "(**missed**)", lines)
+        self.assertEqual(
+            lines[-1],
+            "- weight decay, test with − without (paired, points [95 % CI] "
+            "(pairs)): plain +1.67 [+0.23, +3.10] (3); "
+            "gs +0.00 [-2.48, +2.48] (3)")
+        self.assertFalse([line for line in lines if "_no_l2 ≥" in line])
+        entries["gs_no_l2"] = _entry([0.82, 0.84, 0.83])
+        headline = "\n".join(results_page.headline_lines({"gcn": entries}))
+        self.assertIn("OPT GS on gcn, both without weight decay (`--l2=0`), "
+                      "is better (+2.67 [+1.23, +4.10] (3))", headline)
+        self.assertNotIn("OPT GS on gcn is", headline)
+
     def test_ablation_names_the_seeds_at_chance(self):
         entries = {"plain": _entry([0.88, 0.88, 0.88]),
                    "gs": _entry([0.89, 0.89, 0.89]),
@@ -167,6 +192,34 @@ class ReproduceFromStoredResultsTest(test_case.TestCase):
         with open(os.path.join(output_dir, reproduce.SUMMARY_FILE)) as f:
             self.assertEqual(json.load(f), {"gcn": {"plain": stored["gcn"][
                 "plain"]}})
+
+    def test_entries_run_when_named_are_not_started_by_the_grid(self):
+        output_dir = self.get_temp_dir()
+        grid = {"seeds": [0], "runs": [("mlp", "plain", "plain", []),
+                                       ("mlp", "newton_schulz",
+                                        "newton_schulz", [])],
+                "run_when_named": {("mlp", "newton_schulz")}}
+        summary = {"mean": 0.8, "std": 0.0, "values": [0.8]}
+        results = {"seeds": [0], "runs": [{"train_time_s": 1.0}],
+                   "summary": {"val_accuracy": summary,
+                               "test_accuracy": summary}}
+        with mock.patch.object(reproduce, "run_entry",
+                               return_value=(results, "cmd")) as run_entry, \
+                mock.patch.object(reproduce, "_plots", return_value=False):
+            reproduce.reproduce(grid, output_dir, self.get_temp_dir(),
+                                summary=os.path.join(output_dir, "none"))
+            self.assertEqual([c.args[:2] for c in run_entry.call_args_list],
+                             [("mlp", "plain")])
+            with open(os.path.join(output_dir, "results.md")) as f:
+                self.assertIn("Newton–Schulz (`newton_schulz`), an exact map "
+                              "too, has no row yet", f.read())
+            reproduce.reproduce(grid, output_dir, self.get_temp_dir(),
+                                summary=os.path.join(output_dir, "none"),
+                                labels=["newton_schulz"])
+            self.assertEqual(run_entry.call_args_list[-1].args[:2],
+                             ("mlp", "newton_schulz"))
+            with open(os.path.join(output_dir, "results.md")) as f:
+                self.assertNotIn("has no row yet", f.read())
 
 
 class CompareEntryTest(test_case.TestCase):
