@@ -91,7 +91,7 @@ GRIDS = {
             ("gcn", "upt", "upt", [], ABLATION_SEEDS),
             ("gcn", "cp_official", "cp", OFFICIAL, THREE_SEEDS),
             *[("gcn", f"{method}_no_l2", method, ["--l2=0"])
-              for method in ("plain", "gs", "cp")],
+              for method in ("plain", "gs", "cp", "ogd")],
             ("fashion_mnist", "plain", "plain", [], THREE_SEEDS),
             ("fashion_mnist", "gs", "gs", [], THREE_SEEDS),
             ("fashion_mnist", "cp", "cp", [], THREE_SEEDS),
