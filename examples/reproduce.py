@@ -62,7 +62,8 @@ FIVE_SEEDS = [0, 1, 2, 3, 4]
 OFFICIAL = ["--recipe=official"]
 # The MLP grid: every exact map and OGD, at the script's defaults; over five
 # seeds except Newton–Schulz, whose epochs at d = 784 take 5–10 minutes on
-# the 2-core machine (three seeds, and only when named: see `RUN_WHEN_NAMED`).
+# the 2-core machine (three seeds, trained only when named: the grid's
+# "run_when_named").
 MLP_METHODS = ("plain", "gs", "hr", "ls", "cp", "newton_schulz", "ogd")
 MLP_FIVE_SEEDS = ("plain", "gs", "cp", "hr", "ls", "ogd")
 GRIDS = {

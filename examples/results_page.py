@@ -406,21 +406,21 @@ def small_data_lines(data):
     return lines + [""]
 
 
-def _no_l2_claims(script, entries):
-    """The headline's verdicts of OPT against plain, both without decay."""
-    claims = []
-    for label, name in HEADLINE_LABELS:
-        entry = entries.get(label + NO_L2_SUFFIX)
-        if label == PLAIN or entry is None:
-            continue
-        difference = difference_to_plain(
-            entry, entries.get(PLAIN + NO_L2_SUFFIX))
-        if difference is not None and stats.verdict(difference) in (
-                "better", "worse"):
-            claims.append(f"{name} on {script}, both without weight decay "
-                          f"(`--l2=0`), is {stats.verdict(difference)} "
-                          f"({format_difference(difference)})")
-    return claims
+def _claims(script, entries, label, name, baseline, context=""):
+    """`["<name> on <script><context> is better (…)"]`, or `[]`.
+
+    The verdict of `entries[label]` against `entries[baseline]`, only when
+    its interval excludes 0.
+    """
+    entry = entries.get(label)
+    if entry is None:
+        return []
+    difference = difference_to_plain(entry, entries.get(baseline))
+    if difference is None or stats.verdict(difference) not in (
+            "better", "worse"):
+        return []
+    return [f"{name} on {script}{context} is {stats.verdict(difference)} "
+            f"({format_difference(difference)})"]
 
 
 def headline_lines(summary):
@@ -442,14 +442,13 @@ def headline_lines(summary):
                 cells.append("–")
                 continue
             cells.append(f"{mean_std(entry, script)} ({len(entry['seeds'])})")
-            difference = difference_to_plain(entry, entries.get(PLAIN))
-            if difference is not None and stats.verdict(difference) in (
-                    "better", "worse"):
-                claims.append(f"{name} on {script} is "
-                              f"{stats.verdict(difference)} "
-                              f"({format_difference(difference)})")
+            claims += _claims(script, entries, label, name, PLAIN)
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
-        claims += _no_l2_claims(script, entries)
+        for label, name in HEADLINE_LABELS:
+            if label != PLAIN:
+                claims += _claims(script, entries, label + NO_L2_SUFFIX, name,
+                                  PLAIN + NO_L2_SUFFIX,
+                                  ", both without weight decay (`--l2=0`),")
     lines += ["", "Paired differences to plain with 95 % Student-t intervals "
               "are in docs/results.md; an interval that excludes 0: "
               + ("; ".join(claims) if claims else "none") + "."]
