@@ -218,9 +218,24 @@ class CommonTest(test_case.TestCase):
                 expected, (argv, method),
             )
 
+    def test_weight_decay_defaults_by_method_and_recipe(self):
+        cases = (
+            ([], "plain", 5e-4),
+            ([], "orthogonal", 5e-4),
+            ([], "hr", 5e-4),  # not chosen on validation: Kipf's
+            *[([], method, 0.0) for method in gcn.NO_DECAY_METHODS],
+            (["--recipe=official"], "gs", 5e-4),
+            (["--l2=1e-3"], "gs", 1e-3),
+            (["--l2=0"], "plain", 0.0),
+        )
+        for argv, method, expected in cases:
+            flag_values = _flag_values(gcn, [*argv, f"--method={method}"])
+            self.assertEqual(gcn.weight_decay(flag_values), expected,
+                             (argv, method))
+
     def test_exactly_one_l2_decays_the_first_layer(self):
         cases = (
-            ([], "gs", (5e-4, 0.0)),     # on W₁ = R·V·diag(g)
+            (["--l2=5e-4"], "gs", (5e-4, 0.0)),  # on W₁ = R·V·diag(g)
             ([], "plain", (5e-4, 0.0)),
             (["--recipe=official"], "gs", (0.0, 5e-4)),   # on P
             (["--recipe=official"], "ogd", (5e-4, 0.0)),  # no decay on R

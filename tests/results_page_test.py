@@ -12,6 +12,7 @@ from unittest import mock
 
 from absl.testing import absltest
 
+from examples import gcn
 from examples import reproduce
 from examples import results_page
 from examples import stats
@@ -47,13 +48,35 @@ class DocsFromResultsTest(test_case.TestCase):
         output_dir = self.get_temp_dir()
         small_data = reproduce.load_summary(
             os.path.join(_ROOT, "docs", reproduce.SMALL_DATA_FILE))
+        figures = {script: reproduce.stored_figures(
+            os.path.join(_ROOT, "docs"), script, entries)
+            for script, entries in self.summary.items()}
         path = reproduce.write_page(self.summary, output_dir, "full",
-                                    list(self.summary), small_data or None)
+                                    figures, small_data or None)
         with open(path) as f:
             generated = f.read().splitlines()
         stored = _read("docs", "results.md").splitlines()
         # The first paragraph names the date and the machine.
         self.assertEqual(generated[3:], stored[3:])
+
+    def test_cora_weight_decay_defaults_follow_validation(self):
+        # Each method's default, 5e-4 or none, is the one with the higher
+        # mean validation accuracy over seeds 0–9 (a tie keeps 5e-4).
+        entries = self.summary["gcn"]
+        chosen = {}
+        for label in ("plain", "gs", "cp", "ogd"):
+            if label + results_page.WITH_L2_SUFFIX in entries:
+                decay = entries[label + results_page.WITH_L2_SUFFIX]
+                none = entries[label]
+            else:
+                decay, none = entries[label], entries[label + "_no_l2"]
+            self.assertEqual(decay["seeds"], list(range(10)), label)
+            self.assertEqual(none["seeds"], list(range(10)), label)
+            chosen[label] = (none["val_accuracy"]["mean"]
+                             > decay["val_accuracy"]["mean"])
+        self.assertEqual(
+            {label for label, no_decay in chosen.items() if no_decay},
+            set(gcn.NO_DECAY_METHODS))
 
     def test_every_stored_entry_has_its_seeds(self):
         for script, entries in self.summary.items():
@@ -96,8 +119,8 @@ class ResultsPageTest(test_case.TestCase):
                    "cp": _entry([0.800, 0.804]),
                    "cp_official": _entry([0.90, 0.90])}
         lines = results_page.target_lines("gcn", entries)
-        self.assertIn("- gs ≥ plain − 0.3: 80.8 vs 80.8 (met)", lines)
-        self.assertIn("- cp ≥ plain − 0.3: 80.2 vs 80.8 (**missed**)", lines)
+        self.assertIn("- gs ≥ plain − 0.3: 80.85 vs 80.80 (met)", lines)
+        self.assertIn("- cp ≥ plain − 0.3: 80.20 vs 80.80 (**missed**)", lines)
         # The official-recipe entry is not an OPT method of the targets.
         self.assertIn("- best OPT ≥ the paper's best OPT: gs 80.8 vs 82.3 "
                       "(**missed**)", lines)
@@ -109,30 +132,63 @@ class ResultsPageTest(test_case.TestCase):
         self.assertIn("- the main job (gs) ≥ 88.5: 88.40 (**missed**)",
                       main_job)
 
-    def test_rows_without_weight_decay_pair_with_plain_without_it(self):
+    def test_weight_decay_variants_pair_with_plain(self):
         entries = {"plain": _entry([0.81, 0.82, 0.83]),
-                   "gs": _entry([0.80, 0.82, 0.83]),
+                   "gs": _entry([0.80, 0.83, 0.82]),
                    "plain_no_l2": _entry([0.79, 0.81, 0.81]),
-                   "gs_no_l2": _entry([0.80, 0.83, 0.82])}
+                   "gs_with_l2": _entry([0.80, 0.82, 0.83])}
         rows = {line.split(" | ")[0][2:]: line.split(" | ")
                 for line in results_page.table_lines("gcn", entries)}
         self.assertEqual(rows["plain_no_l2"][4], "-1.67 [-3.10, -0.23] (3)")
-        self.assertEqual(rows["gs_no_l2"][4], "+1.33 [-0.10, +2.77] (3)")
-        self.assertEqual(rows["gs"][4], "-0.33 [-1.77, +1.10] (3)")
+        self.assertEqual(rows["gs_with_l2"][4], "-0.33 [-1.77, +1.10] (3)")
+        self.assertEqual(rows["gs"][4], "-0.33 [-3.20, +2.54] (3)")
         lines = results_page.target_lines("gcn", entries)
+        # The variants are not the defaults that the targets judge.
         self.assertIn("- best OPT ≥ the paper's best OPT: gs 81.7 vs 82.3 "
                       "(**missed**)", lines)
+        self.assertFalse([line for line in lines if "_l2 ≥" in line])
         self.assertEqual(
             lines[-1],
             "- weight decay, test with − without (paired, points [95 % CI] "
             "(pairs)): plain +1.67 [+0.23, +3.10] (3); "
             "gs +0.00 [-2.48, +2.48] (3)")
-        self.assertFalse([line for line in lines if "_no_l2 ≥" in line])
-        entries["gs_no_l2"] = _entry([0.82, 0.84, 0.83])
+        entries["gs"] = _entry([0.82, 0.84, 0.83])
         headline = "\n".join(results_page.headline_lines({"gcn": entries}))
-        self.assertIn("OPT GS on gcn, both without weight decay (`--l2=0`), "
+        self.assertIn("OPT GS on gcn, both without weight decay, "
                       "is better (+2.67 [+1.23, +4.10] (3))", headline)
         self.assertNotIn("OPT GS on gcn is", headline)
+        del entries["gs_with_l2"]  # gs's default would then have the decay
+        headline = "\n".join(results_page.headline_lines({"gcn": entries}))
+        self.assertNotIn("without weight decay", headline)
+
+    def test_fresh_seeds_pair_with_plain_on_the_same_seeds(self):
+        seeds = list(range(10, 13))
+        entries = {"plain": _entry([0.81, 0.82, 0.83]),
+                   "gs": _entry([0.81, 0.82, 0.83]),
+                   "plain_seeds_10_19": _entry([0.80, 0.81, 0.80], seeds),
+                   "gs_seeds_10_19": _entry([0.82, 0.83, 0.83], seeds)}
+        rows = {line.split(" | ")[0][2:]: line.split(" | ")
+                for line in results_page.table_lines("gcn", entries)}
+        self.assertEqual(rows["gs_seeds_10_19"][4],
+                         "+2.33 [+0.90, +3.77] (3)")
+        self.assertEqual(rows["plain_seeds_10_19"][4], "–")
+        headline = "\n".join(results_page.headline_lines({"gcn": entries}))
+        self.assertIn("OPT GS on gcn, seeds 10–19, is better "
+                      "(+2.33 [+0.90, +3.77] (3))", headline)
+        lines = results_page.target_lines("gcn", entries)
+        self.assertFalse([line for line in lines if "_seeds_10_19" in line])
+
+    def test_targets_on_seeds_0_to_2_of_longer_entries(self):
+        entries = {"plain": _entry([0.81, 0.82, 0.83, 0.70]),
+                   "gs": _entry([0.80, 0.80, 0.80, 0.85]),
+                   "cp": _entry([0.81, 0.82, 0.83, 0.84], seeds=[1, 2, 3, 4])}
+        lines = results_page.target_lines("gcn", entries)
+        self.assertIn("- gs ≥ plain − 0.3: 81.25 vs 78.70 (met)", lines)
+        self.assertIn("- gs ≥ plain − 0.3, seeds 0, 1, 2: 80.00 vs 81.70 "
+                      "(**missed**)", lines)
+        # cp lacks seed 0, so it has no line on seeds 0–2.
+        self.assertFalse([line for line in lines
+                          if line.startswith("- cp ≥") and "seeds" in line])
 
     def test_ablation_names_the_seeds_at_chance(self):
         entries = {"plain": _entry([0.88, 0.88, 0.88]),
@@ -205,7 +261,7 @@ class ReproduceFromStoredResultsTest(test_case.TestCase):
                                "test_accuracy": summary}}
         with mock.patch.object(reproduce, "run_entry",
                                return_value=(results, "cmd")) as run_entry, \
-                mock.patch.object(reproduce, "_plots", return_value=False):
+                mock.patch.object(reproduce, "_plots", return_value=[]):
             reproduce.reproduce(grid, output_dir, self.get_temp_dir(),
                                 summary=os.path.join(output_dir, "none"))
             self.assertEqual([c.args[:2] for c in run_entry.call_args_list],
