@@ -50,6 +50,7 @@ from absl import flags
 
 import keras_opt
 from examples import common
+from examples import gcn
 from examples import results_page
 
 SUMMARY_FILE = "results_summary.json"
@@ -62,7 +63,6 @@ FIVE_SEEDS = [0, 1, 2, 3, 4]
 OFFICIAL = ["--recipe=official"]
 # Fresh seeds for the Cora defaults chosen on seeds 0–9's validation accuracy.
 CONFIRM_SEEDS = list(range(10, 20))
-GCN_NO_DECAY = ("gs", "cp", "ogd")
 # The MLP grid: every exact map and OGD, at the script's defaults; over five
 # seeds except Newton–Schulz, whose epochs at d = 784 take 5–10 minutes on
 # the 2-core machine (three seeds, trained only when named: the grid's
@@ -96,11 +96,11 @@ GRIDS = {
             ("gcn", "cp_official", "cp", OFFICIAL, THREE_SEEDS),
             # The weight decay each method's default goes without, or takes.
             ("gcn", "plain_no_l2", "plain", ["--l2=0"]),
-            *[("gcn", f"{method}_with_l2", method, ["--l2=0.0005"])
-              for method in GCN_NO_DECAY],
+            *[("gcn", f"{method}_with_l2", method, [f"--l2={gcn.KIPF_L2}"])
+              for method in gcn.NO_DECAY_METHODS],
             # The defaults again, on seeds that chose nothing.
             *[("gcn", f"{method}_seeds_10_19", method, [], CONFIRM_SEEDS)
-              for method in ("plain", *GCN_NO_DECAY)],
+              for method in ("plain", *gcn.NO_DECAY_METHODS)],
             ("fashion_mnist", "plain", "plain", [], THREE_SEEDS),
             ("fashion_mnist", "gs", "gs", [], THREE_SEEDS),
             ("fashion_mnist", "cp", "cp", [], THREE_SEEDS),

@@ -208,7 +208,6 @@ def _target_seed_means(entries):
 
 def _margin_lines(script, plain, opt, context=""):
     """`label ≥ plain + margin` for the script's `MARGINS`, to 0.01 point."""
-    digits = 2
     lines = []
     for label, margin in MARGINS.get(script, {}).items():
         if label in opt and plain is not None:
@@ -216,8 +215,8 @@ def _margin_lines(script, plain, opt, context=""):
             sign = "−" if margin < 0 else "+"
             lines.append(
                 f"- {label} ≥ plain {sign} {abs(margin):g}{context}: "
-                f"{opt[label]:.{digits}f} vs "
-                f"{bound:.{digits}f} ({_verdict(opt[label] >= bound)})")
+                f"{opt[label]:.2f} vs {bound:.2f} "
+                f"({_verdict(opt[label] >= bound)})")
     return lines
 
 

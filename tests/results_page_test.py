@@ -69,7 +69,8 @@ class DocsFromResultsTest(test_case.TestCase):
                 decay = entries[label + results_page.WITH_L2_SUFFIX]
                 none = entries[label]
             else:
-                decay, none = entries[label], entries[label + "_no_l2"]
+                decay = entries[label]
+                none = entries[label + results_page.NO_L2_SUFFIX]
             self.assertEqual(decay["seeds"], list(range(10)), label)
             self.assertEqual(none["seeds"], list(range(10)), label)
             chosen[label] = (none["val_accuracy"]["mean"]
